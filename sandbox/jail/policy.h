@@ -1,0 +1,101 @@
+// A sandbox policy: limits, mounts, network mode, preload modules and a seccomp profile.
+//
+// Loaded from policies/NAME.json (or a file path), validated once, then immutable and shared.
+// Validation errors name the JSON path ("limits.memory_mb: must be a positive integer").
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+namespace mcpx::jail {
+
+// One argument condition of an OCI seccomp rule. op is one of SCMP_CMP_{NE,LT,LE,EQ,GE,GT,
+// MASKED_EQ}; for MASKED_EQ, value is the mask and value_two the datum.
+struct SeccompArg {
+  unsigned index = 0;
+  uint64_t value = 0;
+  uint64_t value_two = 0;
+  std::string op;
+};
+
+struct SeccompRule {
+  std::vector<std::string> names;
+  std::string action;     // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...
+  int errno_ret = -1;     // for SCMP_ACT_ERRNO; -1 = use default_errno_ret
+  std::vector<SeccompArg> args;
+};
+
+// The OCI runtime-spec (config-linux.md) seccomp object.
+struct SeccompProfile {
+  std::string default_action = "SCMP_ACT_ERRNO";
+  int default_errno_ret = 38;  // ENOSYS: friendlier to libc fallbacks than EPERM
+  std::vector<std::string> architectures;  // SCMP_ARCH_X86_64, ...
+  std::vector<std::string> flags;
+  std::vector<SeccompRule> syscalls;
+};
+
+struct Limits {
+  uint64_t memory_bytes = 1024ull << 20;
+  uint64_t pids = 128;
+  double cpus = 1.0;                   // CPU quota in cores
+  uint32_t timeout_default_s = 60;     // execute_python wall clock default
+  uint32_t timeout_max_s = 600;        // cap for timeout_seconds
+  uint32_t interrupt_grace_ms = 2000;  // SIGINT to kill escalation
+  uint64_t tmp_bytes = 256ull << 20;   // tmpfs /tmp
+  uint64_t shm_bytes = 64ull << 20;    // tmpfs /dev/shm
+  uint64_t nofile = 1024;
+  uint64_t fsize_bytes = 1024ull << 20;
+  uint64_t nproc = 256;                // RLIMIT_NPROC backstop (cgroup pids is the real limit)
+  uint64_t output_bytes = 100ull << 10;  // per stream per reply; beyond: head + tail, full saved
+  uint64_t image_bytes = 2ull << 20;   // per image; larger ones are downscaled
+  uint32_t max_images = 8;             // per reply; the rest saved to the workspace
+  uint32_t max_sessions = 8;
+  uint32_t idle_timeout_s = 3600;      // idle sessions are reaped after this
+};
+
+enum class NetworkMode {
+  kNone,  // new net namespace with loopback only (kernels)
+  kHost,  // the host's network (only the pip installer's jail, never kernels)
+};
+
+struct BindMount {
+  std::string source;  // host path
+  std::string target;  // path inside the sandbox
+  bool writable = false;
+  bool optional = false;  // skip silently when the source does not exist
+};
+
+struct Policy {
+  std::string name;
+  std::string source_path;  // file it was loaded from
+  Limits limits;
+  NetworkMode network = NetworkMode::kNone;
+  std::vector<std::string> preload;  // modules imported by warm kernels before use
+  std::vector<BindMount> extra_binds;  // beyond the rootfs manifest, read-only unless stated
+  bool landlock = true;
+  SeccompProfile seccomp;
+  std::string seccomp_source_path;
+};
+
+using PolicyPtr = std::shared_ptr<const Policy>;
+
+// NAME (looked up in policies_dir as NAME.json) or a path to a .json file.
+Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string& policies_dir);
+// Parses and validates a policy document; seccomp_dir resolves its "seccomp_profile" reference.
+Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& seccomp_dir,
+                              const std::string& source_path);
+// Parses and validates an OCI seccomp profile (unknown syscall names are an error).
+Result<SeccompProfile> ParseSeccompProfile(const nlohmann::json& doc);
+
+// The effective policy as JSON (`policy show`).
+nlohmann::json PolicyToJson(const Policy& policy);
+// Pure OCI runtime-spec seccomp JSON (`policy export --format oci`): no Docker-only fields.
+nlohmann::json SeccompToOci(const SeccompProfile& profile);
+
+}  // namespace mcpx::jail

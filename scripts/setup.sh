@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the build, the sandbox's Python and the tests need. Idempotent: when everything is
+# present it only checks (well under a second) and changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: build, libraries, the sandbox's Python stack, test and bench tools.
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  libseccomp-dev libcap-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev googletest
+  python3 python3-numpy python3-pandas python3-matplotlib python3-venv python3-pip python3-pytest
+  python3-wheel python3-setuptools fonts-dejavu-core
+  bubblewrap hyperfine nodejs npm
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "install ok installed" ]]; then
+    # npm ships with some nodejs builds (e.g. nodesource); count it present when the command is.
+    if [[ "$p" == npm ]] && command -v npm >/dev/null 2>&1; then continue; fi
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The TypeScript SDK client for the interop test, pinned in tests/interop/package-lock.json.
+if [[ -f tests/interop/package.json ]]; then
+  if [[ ! -d tests/interop/node_modules/@modelcontextprotocol/sdk ]]; then
+    echo "setup: installing the MCP TypeScript SDK for tests/interop" >&2
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+fi

@@ -1,0 +1,106 @@
+#include "cli/options.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+
+#ifndef MCPX_SOURCE_DIR
+#define MCPX_SOURCE_DIR ""
+#endif
+
+namespace mcpx::cli {
+namespace {
+
+std::string DefaultStateDir() {
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x == '/') {
+    return std::string(x) + "/mcp-executor";
+  }
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h == '/') {
+    return std::string(h) + "/.local/state/mcp-executor";
+  }
+  return "/tmp/mcp-executor-" + std::to_string(getuid());
+}
+
+std::string DefaultDataDir() {
+  if (const char* d = std::getenv("MCPX_DATA_DIR"); d != nullptr && *d != '\0') return d;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string src = MCPX_SOURCE_DIR;
+  if (!src.empty() && fs::exists(src + "/policies/default.json", ec)) return src;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path share = exe.parent_path().parent_path() / "share" / "mcp-executor";
+    if (fs::exists(share / "policies", ec)) return share.string();
+  }
+  return src;
+}
+
+bool IsCommand(std::string_view s) {
+  return s == "serve" || s == "exec" || s == "doctor" || s == "probe" || s == "policy" ||
+         s == "help" || s == "version";
+}
+
+}  // namespace
+
+std::string Usage() {
+  return "usage: mcp-executor [COMMAND] [OPTIONS]\n"
+         "\n"
+         "commands:\n"
+         "  serve [--workspace DIR] [--policy NAME|FILE] [--state-dir DIR] [--log-level L]\n"
+         "        MCP over stdio (the default command)\n"
+         "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
+         "  doctor                                 which isolation layers this machine supports\n"
+         "  probe [--policy P] [--json]            run the escape-probe corpus in the sandbox\n"
+         "  policy show|export [--policy P] [--format oci]\n"
+         "                                         print the policy / export its seccomp profile\n"
+         "  version, help\n"
+         "\n"
+         "defaults: --workspace ./workspace, --policy default,\n"
+         "          --state-dir $XDG_STATE_HOME/mcp-executor (or ~/.local/state/mcp-executor),\n"
+         "          --log-level info (logs go to stderr only)\n";
+}
+
+Result<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  o.state_dir = DefaultStateDir();
+  o.data_dir = DefaultDataDir();
+  int i = 1;
+  if (i < argc && IsCommand(argv[i])) o.command = argv[i++];
+  for (; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&](std::string_view flag) -> Result<std::string> {
+      if (i + 1 >= argc) return InvalidArgument(std::string(flag) + " needs a value");
+      return std::string(argv[++i]);
+    };
+    // --flag=value form too.
+    std::string inline_value;
+    if (a.substr(0, 2) == "--" && a.find('=') != std::string_view::npos) {
+      inline_value = std::string(a.substr(a.find('=') + 1));
+      a = a.substr(0, a.find('='));
+      auto take = [&](std::string& dst) { dst = inline_value; };
+      if (a == "--workspace") take(o.workspace);
+      else if (a == "--policy") take(o.policy);
+      else if (a == "--state-dir") take(o.state_dir);
+      else if (a == "--log-level") take(o.log_level);
+      else if (a == "--format") take(o.format);
+      else return InvalidArgument("unknown option " + std::string(a));
+      continue;
+    }
+    if (a == "--workspace") { ASSIGN_OR_RETURN(o.workspace, value(a)); }
+    else if (a == "--policy") { ASSIGN_OR_RETURN(o.policy, value(a)); }
+    else if (a == "--state-dir") { ASSIGN_OR_RETURN(o.state_dir, value(a)); }
+    else if (a == "--log-level") { ASSIGN_OR_RETURN(o.log_level, value(a)); }
+    else if (a == "--format") { ASSIGN_OR_RETURN(o.format, value(a)); }
+    else if (a == "--json") { o.json = true; }
+    else if (a == "-c") { ASSIGN_OR_RETURN(o.code, value(a)); }
+    else if (a == "-h" || a == "--help") { o.command = "help"; }
+    else if (a == "--version") { o.command = "version"; }
+    else if (a.size() > 1 && a[0] == '-') { return InvalidArgument("unknown option " + std::string(a)); }
+    else { o.positional.emplace_back(a); }
+  }
+  return o;
+}
+
+}  // namespace mcpx::cli

@@ -1,0 +1,34 @@
+// Command-line options shared by every subcommand.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace mcpx::cli {
+
+struct Options {
+  std::string command = "serve";      // serve | exec | doctor | probe | policy | help | version
+  std::string workspace = "./workspace";
+  std::string policy = "default";     // NAME (policies/NAME.json) or a path
+  std::string state_dir;              // package overlay etc.; default from XDG_STATE_HOME
+  std::string log_level = "info";
+  std::optional<std::string> code;    // exec -c CODE
+  bool json = false;                  // probe --json
+  std::string format;                 // policy export --format oci
+  std::vector<std::string> positional;  // exec FILE, policy show|export
+
+  // Where policies/, rootfs/ and sandbox/kernel/ are: $MCPX_DATA_DIR, else the source tree the
+  // binary was built from, else <dir of binary>/../share/mcp-executor.
+  std::string data_dir;
+  std::string policies_dir() const { return data_dir + "/policies"; }
+  std::string rootfs_dir() const { return data_dir + "/rootfs"; }
+  std::string kernel_dir() const { return data_dir + "/sandbox/kernel"; }
+};
+
+Result<Options> ParseOptions(int argc, char** argv);
+std::string Usage();
+
+}  // namespace mcpx::cli
