@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   using namespace mcpx::cli;
   auto opts = ParseOptions(argc, argv);
   if (!opts.ok()) {
-    std::fprintf(stderr, "mcp-executor: %s\n\n%s", opts.status().message().c_str(), Usage().c_str());
+    std::fprintf(stderr, "mcp-executor: %s\n\n%s", opts.status().message().c_str(),
+                 Usage().c_str());
     return 2;
   }
   if (opts->command == "help") {

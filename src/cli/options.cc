@@ -80,25 +80,43 @@ Result<Options> ParseOptions(int argc, char** argv) {
       inline_value = std::string(a.substr(a.find('=') + 1));
       a = a.substr(0, a.find('='));
       auto take = [&](std::string& dst) { dst = inline_value; };
-      if (a == "--workspace") take(o.workspace);
-      else if (a == "--policy") take(o.policy);
-      else if (a == "--state-dir") take(o.state_dir);
-      else if (a == "--log-level") take(o.log_level);
-      else if (a == "--format") take(o.format);
-      else return InvalidArgument("unknown option " + std::string(a));
+      if (a == "--workspace")
+        take(o.workspace);
+      else if (a == "--policy")
+        take(o.policy);
+      else if (a == "--state-dir")
+        take(o.state_dir);
+      else if (a == "--log-level")
+        take(o.log_level);
+      else if (a == "--format")
+        take(o.format);
+      else
+        return InvalidArgument("unknown option " + std::string(a));
       continue;
     }
-    if (a == "--workspace") { ASSIGN_OR_RETURN(o.workspace, value(a)); }
-    else if (a == "--policy") { ASSIGN_OR_RETURN(o.policy, value(a)); }
-    else if (a == "--state-dir") { ASSIGN_OR_RETURN(o.state_dir, value(a)); }
-    else if (a == "--log-level") { ASSIGN_OR_RETURN(o.log_level, value(a)); }
-    else if (a == "--format") { ASSIGN_OR_RETURN(o.format, value(a)); }
-    else if (a == "--json") { o.json = true; }
-    else if (a == "-c") { ASSIGN_OR_RETURN(o.code, value(a)); }
-    else if (a == "-h" || a == "--help") { o.command = "help"; }
-    else if (a == "--version") { o.command = "version"; }
-    else if (a.size() > 1 && a[0] == '-') { return InvalidArgument("unknown option " + std::string(a)); }
-    else { o.positional.emplace_back(a); }
+    if (a == "--workspace") {
+      ASSIGN_OR_RETURN(o.workspace, value(a));
+    } else if (a == "--policy") {
+      ASSIGN_OR_RETURN(o.policy, value(a));
+    } else if (a == "--state-dir") {
+      ASSIGN_OR_RETURN(o.state_dir, value(a));
+    } else if (a == "--log-level") {
+      ASSIGN_OR_RETURN(o.log_level, value(a));
+    } else if (a == "--format") {
+      ASSIGN_OR_RETURN(o.format, value(a));
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "-c") {
+      ASSIGN_OR_RETURN(o.code, value(a));
+    } else if (a == "-h" || a == "--help") {
+      o.command = "help";
+    } else if (a == "--version") {
+      o.command = "version";
+    } else if (a.size() > 1 && a[0] == '-') {
+      return InvalidArgument("unknown option " + std::string(a));
+    } else {
+      o.positional.emplace_back(a);
+    }
   }
   return o;
 }

@@ -10,14 +10,14 @@
 namespace mcpx::cli {
 
 struct Options {
-  std::string command = "serve";      // serve | exec | doctor | probe | policy | help | version
+  std::string command = "serve";  // serve | exec | doctor | probe | policy | help | version
   std::string workspace = "./workspace";
-  std::string policy = "default";     // NAME (policies/NAME.json) or a path
-  std::string state_dir;              // package overlay etc.; default from XDG_STATE_HOME
+  std::string policy = "default";  // NAME (policies/NAME.json) or a path
+  std::string state_dir;           // package overlay etc.; default from XDG_STATE_HOME
   std::string log_level = "info";
-  std::optional<std::string> code;    // exec -c CODE
-  bool json = false;                  // probe --json
-  std::string format;                 // policy export --format oci
+  std::optional<std::string> code;      // exec -c CODE
+  bool json = false;                    // probe --json
+  std::string format;                   // policy export --format oci
   std::vector<std::string> positional;  // exec FILE, policy show|export
 
   // Where policies/, rootfs/ and sandbox/kernel/ are: $MCPX_DATA_DIR, else the source tree the

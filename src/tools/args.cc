@@ -32,8 +32,8 @@ Result<Args> Args::Parse(const nlohmann::json& args,
     if (!known) {
       std::string list;
       for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return InvalidArgument("unknown argument '" + key + "' (accepted: " +
-                             (list.empty() ? std::string("none") : list) + ")");
+      return InvalidArgument("unknown argument '" + key +
+                             "' (accepted: " + (list.empty() ? std::string("none") : list) + ")");
     }
   }
   return Args(&args);
@@ -89,7 +89,8 @@ Result<std::optional<double>> Args::OptionalNumber(std::string_view name) const 
   if (v == nullptr) return std::optional<double>();
   if (!v->is_number()) return WrongType(name, "a number", *v);
   const double d = v->get<double>();
-  if (!std::isfinite(d)) return InvalidArgument("argument '" + std::string(name) + "' must be finite");
+  if (!std::isfinite(d))
+    return InvalidArgument("argument '" + std::string(name) + "' must be finite");
   return std::optional<double>(d);
 }
 

@@ -18,7 +18,8 @@ namespace mcpx::tools {
 class Args {
  public:
   // args must be an object (or null, read as {}); allowed lists every accepted name.
-  static Result<Args> Parse(const nlohmann::json& args, std::initializer_list<std::string_view> allowed);
+  static Result<Args> Parse(const nlohmann::json& args,
+                            std::initializer_list<std::string_view> allowed);
 
   Result<std::string> RequiredString(std::string_view name) const;
   Result<std::optional<std::string>> OptionalString(std::string_view name) const;

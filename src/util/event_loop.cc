@@ -95,7 +95,7 @@ void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
   for (int i = 0; i < n && !stopped_; ++i) {
     auto it = fds_.find(events[static_cast<size_t>(i)].data.fd);
     if (it == fds_.end()) continue;  // removed by an earlier callback in this batch
-    auto cb = it->second;           // keep alive while it runs, even if it removes itself
+    auto cb = it->second;            // keep alive while it runs, even if it removes itself
     (*cb)(events[static_cast<size_t>(i)].events);
   }
 

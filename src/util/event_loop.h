@@ -5,8 +5,8 @@
 // thread only. Callbacks may add or remove any registration, including their own.
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>

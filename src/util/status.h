@@ -3,8 +3,8 @@
 // Every fallible function outside the post-fork child returns Status or Result<T>. A Status carries
 // a category (which the MCP layer maps to JSON-RPC codes or tool errors), the errno that caused it
 // (0 when none), and a message a user can act on. Messages name what failed and why, e.g.
-// "cannot create cgroup /sys/fs/cgroup/memory/x: EACCES (not delegated; run `mcp-executor doctor`)".
-// Code never discards the cause: when wrapping, prefix context with Annotate().
+// "cannot create cgroup /sys/fs/cgroup/memory/x: EACCES (not delegated; run `mcp-executor
+// doctor`)". Code never discards the cause: when wrapping, prefix context with Annotate().
 #pragma once
 
 #include <cerrno>
@@ -18,12 +18,12 @@ namespace mcpx {
 
 enum class Code {
   kOk = 0,
-  kInvalidArgument,    // caller's input is wrong (bad path, bad JSON field)
-  kNotFound,           // named thing does not exist
+  kInvalidArgument,  // caller's input is wrong (bad path, bad JSON field)
+  kNotFound,         // named thing does not exist
   kAlreadyExists,
-  kPermissionDenied,   // refused by confinement or policy
-  kFailedPrecondition, // the machine or state does not allow it (e.g. no userns)
-  kResourceExhausted,  // a limit was hit
+  kPermissionDenied,    // refused by confinement or policy
+  kFailedPrecondition,  // the machine or state does not allow it (e.g. no userns)
+  kResourceExhausted,   // a limit was hit
   kDeadlineExceeded,
   kCancelled,
   kUnavailable,
@@ -75,8 +75,8 @@ inline Status Internal(std::string msg) { return {Code::kInternal, std::move(msg
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}             // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}      // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
@@ -100,10 +100,10 @@ class [[nodiscard]] Result {
 #define MCPX_CONCAT_INNER(a, b) a##b
 #define MCPX_CONCAT(a, b) MCPX_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::mcpx::Status _st = (expr);               \
-    if (!_st.ok()) return _st;                 \
+#define RETURN_IF_ERROR(expr)    \
+  do {                           \
+    ::mcpx::Status _st = (expr); \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
