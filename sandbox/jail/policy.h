@@ -27,7 +27,8 @@ struct SeccompArg {
 struct SeccompRule {
   std::vector<std::string> names;
   std::string action;     // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...
-  int errno_ret = -1;     // for SCMP_ACT_ERRNO; -1 = use default_errno_ret
+  int errno_ret = -1;     // for SCMP_ACT_ERRNO (TRACE: message); -1 = use default_errno_ret.
+                          // Parsed profiles store EPERM when errnoRet is absent (OCI default).
   std::vector<SeccompArg> args;
 };
 
@@ -53,8 +54,8 @@ struct Limits {
   uint64_t fsize_bytes = 1024ull << 20;
   uint64_t nproc = 256;                // RLIMIT_NPROC backstop (cgroup pids is the real limit)
   uint64_t output_bytes = 100ull << 10;  // per stream per reply; beyond: head + tail, full saved
-  uint64_t image_bytes = 2ull << 20;   // per image; larger ones are downscaled
-  uint32_t max_images = 8;             // per reply; the rest saved to the workspace
+  uint64_t image_bytes = 1ull << 20;   // per image; larger ones are downscaled
+  uint32_t max_images = 5;             // per reply; the rest saved to the workspace
   uint32_t max_sessions = 8;
   uint32_t idle_timeout_s = 3600;      // idle sessions are reaped after this
 };
@@ -69,10 +70,12 @@ struct BindMount {
   std::string target;  // path inside the sandbox
   bool writable = false;
   bool optional = false;  // skip silently when the source does not exist
+  std::string reason;     // required for writable binds: why the sandbox may write there
 };
 
 struct Policy {
   std::string name;
+  std::string description;
   std::string source_path;  // file it was loaded from
   Limits limits;
   NetworkMode network = NetworkMode::kNone;
@@ -92,6 +95,14 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
                               const std::string& source_path);
 // Parses and validates an OCI seccomp profile (unknown syscall names are an error).
 Result<SeccompProfile> ParseSeccompProfile(const nlohmann::json& doc);
+// Reads and parses a JSON file; duplicate keys are an error (nlohmann would keep the last).
+Result<nlohmann::json> ReadJsonFile(const std::string& path);
+
+// Worst-case size of one execute_python reply under these limits (stdout and stderr each twice:
+// text block and structuredContent; images base64-encoded). Validation keeps it under
+// kMaxReplyBytes so a reply fits the 10 MB a TypeScript SDK client accepts.
+uint64_t WorstCaseReplyBytes(const Limits& limits);
+inline constexpr uint64_t kMaxReplyBytes = 8ull << 20;
 
 // The effective policy as JSON (`policy show`).
 nlohmann::json PolicyToJson(const Policy& policy);

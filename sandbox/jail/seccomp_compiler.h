@@ -11,15 +11,26 @@
 namespace mcpx::jail {
 
 // A classic-BPF program ready for seccomp(SECCOMP_SET_MODE_FILTER).
+//
+// Install order in the child (after no_new_privs): CompileBuiltinFilter() first, then the
+// profile, each with seccomp(SECCOMP_SET_MODE_FILTER, program.flags, &fprog). Builtin first so
+// the profile need not allow seccomp(2) itself; the kernel applies the strictest action of all
+// filters, and between two ERRNO results the newest filter's errno wins, so code sees the
+// profile's errno (ENOSYS for anything not allow-listed) where both deny.
 struct SeccompProgram {
   std::vector<sock_filter> insns;
+  unsigned int flags = 0;  // SECCOMP_FILTER_FLAG_* from the profile's "flags"
   sock_fprog fprog() const {
     return sock_fprog{static_cast<unsigned short>(insns.size()),
                       const_cast<sock_filter*>(insns.data())};
   }
 };
 
-// The policy's OCI profile. Unknown syscall names or actions are errors.
+// The policy's OCI profile. Unknown syscall names or actions are errors. SCMP_ACT_KILL is
+// compiled as KILL_PROCESS (libseccomp's KILL means KILL_THREAD, which would leave a Python
+// process with a dead thread holding the GIL); SCMP_ACT_KILL_THREAD stays a thread kill.
+// Repeated conditions on one argument index turn into one rule per condition (OR), as runc and
+// crun do; distinct indexes in one rule are ANDed.
 Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile);
 
 // The built-in filter every policy gets, stacked on top of the profile: kills non-native

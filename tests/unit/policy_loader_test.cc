@@ -1,0 +1,381 @@
+// Policy and OCI seccomp profile loading: shipped files load, every validation error names the
+// JSON path of the bad value, and what `policy show` / `policy export` print loads back.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "jail/policy.h"
+#include "jail/seccomp_compiler.h"
+#include "util/unique_fd.h"
+
+namespace mcpx::jail {
+namespace {
+
+using nlohmann::json;
+
+const std::string kPolicies = std::string(MCPX_SOURCE_DIR) + "/policies";
+const std::string kSeccompDir = kPolicies + "/seccomp";
+
+json Minimal() { return json{{"name", "t"}, {"seccomp_profile", "default.json"}}; }
+
+// Applies a JSON pointer assignment ("/limits/memory_mb" = -1) to a minimal policy and returns
+// the error message ("" when it loads).
+std::string PolicyError(const std::string& pointer, const json& value, json doc = Minimal()) {
+  doc[json::json_pointer(pointer)] = value;
+  auto p = ParsePolicy(doc, kSeccompDir, "test.json");
+  return p.ok() ? "" : p.status().message();
+}
+
+std::string ProfileError(const json& doc) {
+  auto p = ParseSeccompProfile(doc);
+  return p.ok() ? "" : p.status().message();
+}
+
+TEST(PolicyLoadTest, ShippedPoliciesLoad) {
+  auto def = LoadPolicy("default", kPolicies);
+  ASSERT_TRUE(def.ok()) << def.status().ToString();
+  const Policy& d = **def;
+  EXPECT_EQ(d.name, "default");
+  EXPECT_EQ(d.limits.memory_bytes, 1024ull << 20);
+  EXPECT_EQ(d.limits.pids, 128u);
+  EXPECT_DOUBLE_EQ(d.limits.cpus, 1.0);
+  EXPECT_EQ(d.limits.timeout_default_s, 60u);
+  EXPECT_EQ(d.limits.timeout_max_s, 600u);
+  EXPECT_EQ(d.network, NetworkMode::kNone);
+  EXPECT_EQ(d.preload.at(0), "numpy");
+  EXPECT_EQ(d.seccomp.default_action, "SCMP_ACT_ERRNO");
+  EXPECT_EQ(d.seccomp.default_errno_ret, 38);
+  EXPECT_EQ(d.seccomp_source_path, kSeccompDir + "/default.json");
+  EXPECT_TRUE(d.landlock);
+
+  auto strict = LoadPolicy(kPolicies + "/strict.json", kPolicies);
+  ASSERT_TRUE(strict.ok()) << strict.status().ToString();
+  EXPECT_LT((*strict)->limits.memory_bytes, d.limits.memory_bytes);
+  EXPECT_LT((*strict)->limits.pids, d.limits.pids);
+  EXPECT_LT((*strict)->limits.cpus, d.limits.cpus);
+  EXPECT_TRUE((*strict)->preload.empty());
+  size_t strict_names = 0, default_names = 0;
+  for (const auto& r : (*strict)->seccomp.syscalls) strict_names += r.names.size();
+  for (const auto& r : d.seccomp.syscalls) default_names += r.names.size();
+  EXPECT_LT(strict_names, default_names);
+}
+
+TEST(PolicyLoadTest, MissingPolicyListsTheAvailableOnes) {
+  auto p = LoadPolicy("nonesuch", kPolicies);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Code::kNotFound);
+  EXPECT_NE(p.status().message().find("default"), std::string::npos) << p.status().message();
+  EXPECT_FALSE(LoadPolicy("../etc/passwd", kPolicies).ok());
+}
+
+TEST(PolicyLoadTest, MinimalPolicyGetsDefaults) {
+  auto p = ParsePolicy(Minimal(), kSeccompDir, "t.json");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->limits.memory_bytes, Limits{}.memory_bytes);
+  EXPECT_LE(WorstCaseReplyBytes(Limits{}), kMaxReplyBytes);
+}
+
+TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
+  struct Case {
+    std::string pointer;
+    json value;
+    std::string want;  // the message starts with this
+  };
+  const Case cases[] = {
+      {"/limits/memory_mb", -1, "limits.memory_mb: must be a positive integer, got -1"},
+      {"/limits/memory_mb", 16, "limits.memory_mb: must be between 32 and"},
+      {"/limits/memory_mb", "1G", "limits.memory_mb: must be a positive integer, got \"1G\""},
+      {"/limits/memory_mb", 1.5, "limits.memory_mb: must be a positive integer, got 1.5"},
+      {"/limits/memroy_mb", 64, "limits.memroy_mb: unknown field (did you mean 'memory_mb'?)"},
+      {"/limits/pids", 0, "limits.pids: must be a positive integer, got 0"},
+      {"/limits/cpus", 0, "limits.cpus: must be a number of cores"},
+      {"/limits/cpus", "one", "limits.cpus: must be a number of cores"},
+      {"/limits/timeout_default_s", 700, "limits.timeout_default_s: must not exceed timeout_max_s"},
+      {"/limits/interrupt_grace_ms", 5, "limits.interrupt_grace_ms: must be between 100"},
+      {"/limits/nofile", 10, "limits.nofile: must be between 64"},
+      {"/limits/output_kb", 4096, "limits.output_kb: must be between 1 and 2048"},
+      {"/limits/max_images", 64, "limits: 4 * output_kb + max_images * image_kb"},
+      {"/limits/max_sessions", 0, "limits.max_sessions: must be a positive integer"},
+      {"/limits/idle_timeout_s", true, "limits.idle_timeout_s: must be a positive integer"},
+      {"/limits", 5, "limits: must be an object, got 5"},
+      {"/nmae", "x", "nmae: unknown field (did you mean 'name'?)"},
+      {"/name", "", "name: must not be empty"},
+      {"/name", "a b", "name: must be letters"},
+      {"/description", 3, "description: must be a string, got 3"},
+      {"/network", "host", "network: \"host\" is refused for kernel policies"},
+      {"/network", "bridge", "network: must be \"none\""},
+      {"/preload", "numpy", "preload: must be an array of strings"},
+      {"/preload", json::array({"numpy", "os; rm -rf"}), "preload[1]: not a Python module name"},
+      {"/preload", json::array({"numpy", 3}), "preload[1]: must be a string, got 3"},
+      {"/landlock", "yes", "landlock: must be true or false"},
+      {"/seccomp_profile", "../../etc/x.json", "seccomp_profile: must be a plain file name"},
+      {"/seccomp_profile", "missing.json", "seccomp_profile: cannot read file"},
+      {"/seccomp_profile", 7, "seccomp_profile: must be a file name or an OCI profile object"},
+      {"/seccomp_profile", json{{"defaultAction", "SCMP_ACT_NOPE"}},
+       "seccomp_profile.defaultAction: unknown action 'SCMP_ACT_NOPE'"},
+      {"/seccomp_profile", json::parse(R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+          {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["write", "opne"], "action": "SCMP_ACT_ALLOW"}]})"),
+       "seccomp_profile.syscalls[1].names[1]: unknown syscall 'opne'"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "data"}}}),
+       "extra_binds[0].target: must be an absolute path"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/workspace/x"}}}),
+       "extra_binds[0].target: \"/workspace/x\" overlaps /workspace"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/proc"}}}),
+       "extra_binds[0].target: \"/proc\" overlaps /proc"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/dev/shm"}}}),
+       "extra_binds[0].target: \"/dev/shm\" overlaps /dev"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/"}}}),
+       "extra_binds[0].target: cannot bind over the sandbox root"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/data/../x"}}}),
+       "extra_binds[0].target: must be a normalized path"},
+      {"/extra_binds", json::array({json{{"source", "/proc/1"}, {"target", "/data"}}}),
+       "extra_binds[0].source: \"/proc/1\" is under /proc"},
+      {"/extra_binds", json::array({json{{"source", "/"}, {"target", "/data"}}}),
+       "extra_binds[0].source: the host root is never bound"},
+      {"/extra_binds",
+       json::array({json{{"source", "/tmp"}, {"target", "/data"}, {"writable", true}}}),
+       "extra_binds[0].writable: writable binds are refused unless the policy documents why"},
+      {"/extra_binds",
+       json::array(
+           {json{{"source", "/etc"}, {"target", "/data"}, {"writable", true}, {"reason", "r"}}}),
+       "extra_binds[0].source: \"/etc\" is a host system path"},
+      {"/extra_binds", json::array({json{{"source", "/nonexistent-mcpx"}, {"target", "/data"}}}),
+       "extra_binds[0].source: \"/nonexistent-mcpx\" does not exist"},
+      {"/extra_binds",
+       json::array({json{{"source", "/usr/share"}, {"target", "/data"}},
+                    json{{"source", "/usr/lib"}, {"target", "/data/lib"}}}),
+       "extra_binds[1].target: overlaps extra_binds[0].target"},
+      {"/extra_binds", json::array({json{{"source", "/usr/share"}, {"target", "/d"}, {"rw", 1}}}),
+       "extra_binds[0].rw: unknown field"},
+  };
+  for (const Case& c : cases) {
+    const std::string got = PolicyError(c.pointer, c.value);
+    EXPECT_EQ(got.substr(0, c.want.size()), c.want) << c.pointer << " = " << c.value.dump();
+  }
+}
+
+TEST(PolicyValidationTest, ValidBindsAreAccepted) {
+  const json binds = json::array(
+      {json{{"source", "/usr/share/doc"}, {"target", "/data/doc"}},
+       json{{"source", "/nonexistent-mcpx"}, {"target", "/data/opt"}, {"optional", true}},
+       json{{"source", "/tmp"},
+            {"target", "/scratch"},
+            {"writable", true},
+            {"reason", "shared scratch space for a test"}}});
+  EXPECT_EQ(PolicyError("/extra_binds", binds), "");
+}
+
+TEST(PolicyValidationTest, RequiredFields) {
+  EXPECT_EQ(PolicyError("/x", 1, json::object()).substr(0, 4), "x: u");
+  json no_name = Minimal();
+  no_name.erase("name");
+  EXPECT_EQ(ParsePolicy(no_name, kSeccompDir, "t").status().message(), "name: required");
+  json no_seccomp = Minimal();
+  no_seccomp.erase("seccomp_profile");
+  EXPECT_EQ(ParsePolicy(no_seccomp, kSeccompDir, "t").status().message().substr(0, 25),
+            "seccomp_profile: required");
+  EXPECT_EQ(ParsePolicy(json::array(), kSeccompDir, "t").status().message().substr(0, 34),
+            "(top level): must be an object, go");
+}
+
+TEST(SeccompProfileValidationTest, ErrorsNameTheJsonPath) {
+  struct Case {
+    const char* doc;
+    std::string want;
+  };
+  const Case cases[] = {
+      {R"({})", "defaultAction: required"},
+      {R"({"defaultAction": "SCMP_ACT_NOTIFY"})", "defaultAction: SCMP_ACT_NOTIFY needs"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1})",
+       "defaultErrnoRet: only meaningful with SCMP_ACT_ERRNO"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000})",
+       "defaultErrnoRet: must be between 0 and 4095"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"]})",
+       "architectures[1]: unknown architecture 'SCMP_ARCH_Z80'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["x86_64"]})",
+       "architectures[0]: unknown architecture 'x86_64'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "archMap": []})", "archMap: Docker-only field"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]})",
+       "flags[0]: refused"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "flags": ["BOGUS"]})", "flags[0]: unsupported flag"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": {}})", "syscalls: must be an array"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]})",
+       "syscalls[0].names: must list at least one syscall"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+          {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["write", "opne"], "action": "SCMP_ACT_ALLOW"}]})",
+       "syscalls[3].names[1]: unknown syscall 'opne'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"]}]})",
+       "syscalls[0].action: required"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "ALLOW"}]})",
+       "syscalls[0].action: unknown action 'ALLOW'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]})",
+       "syscalls[0].errnoRet: only meaningful with SCMP_ACT_ERRNO"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "comment": "x"}]})",
+       "syscalls[0].comment: unknown field"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]})",
+       "syscalls[0].args[0].index: must be between 0 and 5"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]})",
+       "syscalls[0].args[0].value: must be an integer >= 0, got -1"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_MASKED"}]}]})",
+       "syscalls[0].args[0].op: unknown operator 'SCMP_CMP_MASKED'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "op": "SCMP_CMP_EQ"}]}]})",
+       "syscalls[0].args[0].value: required"},
+      // Exists on x86_64 only: fine when x86_64 is listed, an error when only aarch64 is.
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_AARCH64"],
+          "syscalls": [{"names": ["open"], "action": "SCMP_ACT_ALLOW"}]})",
+       "syscalls[0].names[0]: unknown syscall 'open'"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_X86_64"],
+          "syscalls": [{"names": ["open"], "action": "SCMP_ACT_ALLOW"}]})",
+       ""},
+  };
+  for (const Case& c : cases) {
+    const std::string got = ProfileError(json::parse(c.doc));
+    EXPECT_EQ(got.substr(0, c.want.size()), c.want) << c.doc;
+    if (c.want.empty()) {
+      EXPECT_EQ(got, "");
+    }
+  }
+}
+
+TEST(SeccompProfileValidationTest, AbsentErrnoRetMeansEpermLikeOci) {
+  auto p = ParseSeccompProfile(json::parse(R"({"defaultAction": "SCMP_ACT_ERRNO",
+      "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]})"));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->default_errno_ret, EPERM);
+  EXPECT_EQ(p->syscalls[0].errno_ret, EPERM);
+}
+
+TEST(ReadJsonFileTest, DuplicateKeysAndSyntaxErrorsAreReported) {
+  char path[] = "/tmp/mcpx-policy-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  { std::ofstream(path) << R"({"name": "a", "limits": {"pids": 5, "pids": 6}})"; }
+  auto dup = ReadJsonFile(path);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("duplicate key \"pids\""), std::string::npos)
+      << dup.status().message();
+  { std::ofstream(path) << R"({"name": "a",})"; }
+  auto bad = ReadJsonFile(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("invalid JSON"), std::string::npos);
+  EXPECT_NE(bad.status().message().find(path), std::string::npos);
+  unlink(path);
+  EXPECT_EQ(ReadJsonFile("/nonexistent/x.json").status().err(), ENOENT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What `policy show` and `policy export` print loads back to the same thing.
+
+TEST(PolicyRoundTripTest, ShowOutputIsALoadablePolicy) {
+  for (const char* name : {"default", "strict"}) {
+    auto p = LoadPolicy(name, kPolicies);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    const json shown = PolicyToJson(**p);
+    auto again = ParsePolicy(shown, kSeccompDir, "shown");
+    ASSERT_TRUE(again.ok()) << name << ": " << again.status().ToString();
+    EXPECT_EQ(PolicyToJson(**again), shown) << name;
+  }
+}
+
+TEST(PolicyRoundTripTest, ExportIsPureOciAndReparses) {
+  for (const char* name : {"default", "strict"}) {
+    auto p = LoadPolicy(name, kPolicies);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    const json oci = SeccompToOci((*p)->seccomp);
+    for (const char* docker_only : {"archMap", "includes", "excludes", "comment"}) {
+      EXPECT_FALSE(oci.contains(docker_only)) << docker_only;
+    }
+    for (const auto& rule : oci["syscalls"]) {
+      if (rule["action"] == "SCMP_ACT_ERRNO") {
+        EXPECT_TRUE(rule.contains("errnoRet"));
+      }
+    }
+    auto reparsed = ParseSeccompProfile(oci);
+    ASSERT_TRUE(reparsed.ok()) << reparsed.status().ToString();
+    EXPECT_EQ(SeccompToOci(*reparsed), oci);
+    // Same program, bit for bit.
+    auto a = CompileSeccompProfile((*p)->seccomp);
+    auto b = CompileSeccompProfile(*reparsed);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->insns.size(), b->insns.size());
+    EXPECT_EQ(0,
+              std::memcmp(a->insns.data(), b->insns.data(), a->insns.size() * sizeof(sock_filter)));
+  }
+}
+
+// Runs RunPolicy with fd 1 redirected to a file; returns {exit code, stdout}.
+std::pair<int, std::string> RunPolicyCommand(std::vector<std::string> positional,
+                                             const std::string& policy,
+                                             const std::string& format = "") {
+  cli::Options opts;
+  opts.command = "policy";
+  opts.positional = std::move(positional);
+  opts.policy = policy;
+  opts.format = format;
+  opts.data_dir = MCPX_SOURCE_DIR;
+  char path[] = "/tmp/mcpx-policy-out-XXXXXX";
+  UniqueFd out(mkstemp(path));
+  unlink(path);
+  std::fflush(stdout);
+  UniqueFd saved(dup(1));
+  dup2(out.get(), 1);
+  const int rc = cli::RunPolicy(opts);
+  dup2(saved.get(), 1);
+  std::string text;
+  char buf[8192];
+  lseek(out.get(), 0, SEEK_SET);
+  for (ssize_t n; (n = read(out.get(), buf, sizeof(buf))) > 0;) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return {rc, text};
+}
+
+TEST(PolicyCommandTest, ExportOutputReparses) {
+  auto [rc, text] = RunPolicyCommand({"export"}, "strict", "oci");
+  ASSERT_EQ(rc, 0);
+  auto doc = json::parse(text, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << text.substr(0, 200);
+  auto p = ParseSeccompProfile(doc);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->default_errno_ret, 38);
+}
+
+TEST(PolicyCommandTest, ShowPrintsTheEffectivePolicy) {
+  auto [rc, text] = RunPolicyCommand({"show"}, "default");
+  ASSERT_EQ(rc, 0);
+  auto doc = json::parse(text, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc["name"], "default");
+  EXPECT_EQ(doc["limits"]["memory_mb"], 1024);
+}
+
+TEST(PolicyCommandTest, BadUsageExitsTwoAndPrintsNothing) {
+  for (const auto& [args, policy, format] :
+       {std::tuple<std::vector<std::string>, std::string, std::string>{{}, "default", ""},
+        {{"frobnicate"}, "default", ""},
+        {{"export"}, "default", "docker"},
+        {{"show"}, "nonesuch", ""},
+        {{"show"}, "/nonexistent/p.json", ""}}) {
+    auto [rc, text] = RunPolicyCommand(args, policy, format);
+    EXPECT_EQ(rc, 2) << policy;
+    EXPECT_EQ(text, "") << policy;
+  }
+}
+
+}  // namespace
+}  // namespace mcpx::jail
