@@ -1,0 +1,204 @@
+// Shared helpers for the interop suites: spawn the real server through the official SDK client,
+// record the wire traffic, and check results the way a strict client would.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+
+export const BIN = process.env.MCPX_BIN;
+
+const STDERR_KEEP = 64 * 1024;
+
+// Wraps the stdio transport so tests can see every message on the wire (the Client hides ids,
+// notifications it has no handler for, and the negotiated version), and can pose as an older
+// client by rewriting the protocol version it asks for in `initialize`.
+class RecordingTransport {
+  constructor(inner, { requestVersion } = {}) {
+    this.inner = inner;
+    this.requestVersion = requestVersion;
+    this.sent = [];
+    this.received = [];
+    this.errors = [];
+    this.protocolVersion = undefined;
+  }
+
+  async start() {
+    this.inner.onmessage = (message, extra) => {
+      this.received.push(message);
+      this.onmessage?.(message, extra);
+    };
+    this.inner.onerror = (error) => {
+      this.errors.push(error);
+      this.onerror?.(error);
+    };
+    this.inner.onclose = () => this.onclose?.();
+    await this.inner.start();
+  }
+
+  async send(message, options) {
+    if (this.requestVersion && message.method === 'initialize') {
+      message = { ...message, params: { ...message.params, protocolVersion: this.requestVersion } };
+    }
+    this.sent.push(message);
+    return this.inner.send(message, options);
+  }
+
+  close() {
+    return this.inner.close();
+  }
+
+  setProtocolVersion(version) {
+    this.protocolVersion = version;
+  }
+}
+
+// Starts `mcp-executor serve` on a fresh workspace and state dir and connects an SDK Client.
+// Options: env (extra environment for the server), args (extra CLI flags), listTools (default true:
+// list tools once, as real clients do, so the SDK validates structuredContent against each
+// tool's outputSchema), requestVersion (pose as a client asking that protocol revision).
+export async function startServer(t, options = {}) {
+  assert.ok(BIN, 'MCPX_BIN must name the mcp-executor binary (run through run.sh)');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpx-interop-'));
+  const workspace = path.join(root, 'ws');
+  const stateDir = path.join(root, 'state');
+  fs.mkdirSync(workspace);
+  fs.mkdirSync(stateDir);
+
+  const inner = new StdioClientTransport({
+    command: BIN,
+    args: ['serve', '--workspace', workspace, '--state-dir', stateDir,
+      '--log-level', process.env.MCPX_INTEROP_LOG_LEVEL ?? 'warn', ...(options.args ?? [])],
+    env: options.env ?? {},
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  inner.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
+  });
+  const transport = new RecordingTransport(inner, { requestVersion: options.requestVersion });
+  const client = new Client({ name: 'mcpx-interop', version: '1.0.0' });
+
+  const server = {
+    client,
+    transport,
+    workspace,
+    stateDir,
+    tools: new Map(),
+    stderr: () => stderr,
+    // The server process, while the transport owns it.
+    child: () => inner._process,
+  };
+
+  let closed = false;
+  server.close = async () => {
+    if (closed) return;
+    closed = true;
+    await client.close();
+  };
+  t.after(async () => {
+    await server.close();
+    fs.rmSync(root, { recursive: true, force: true });
+    // Anything on stdout that is not a JSON-RPC message shows up here as a parse error.
+    assert.deepEqual(transport.errors.map(String), [],
+      `transport errors (non-JSON on stdout?); server stderr:\n${stderr}`);
+  });
+
+  try {
+    await client.connect(transport);
+  } catch (error) {
+    error.message += `\nserver stderr:\n${stderr}`;
+    throw error;
+  }
+  if (options.listTools ?? true) {
+    const { tools, nextCursor } = await client.listTools();
+    assert.equal(nextCursor, undefined, 'without MCPX_TOOLS_PAGE_SIZE all tools fit in one page');
+    for (const tool of tools) server.tools.set(tool.name, tool);
+  }
+  return server;
+}
+
+// Follows nextCursor to the end (the SDK's listTools returns one page). Returns the pages.
+export async function listToolPages(client) {
+  const pages = [];
+  let cursor;
+  do {
+    const page = await client.listTools(cursor === undefined ? {} : { cursor });
+    pages.push(page);
+    cursor = page.nextCursor;
+    assert.ok(pages.length <= 1000, 'tools/list pagination does not terminate');
+  } while (cursor !== undefined);
+  return pages;
+}
+
+export async function listAllResources(client) {
+  const resources = [];
+  let cursor;
+  let pages = 0;
+  do {
+    const page = await client.listResources(cursor === undefined ? {} : { cursor });
+    resources.push(...page.resources);
+    cursor = page.nextCursor;
+    assert.ok(++pages <= 1000, 'resources/list pagination does not terminate');
+  } while (cursor !== undefined);
+  return resources;
+}
+
+const validators = new AjvJsonSchemaValidator();
+
+// Checks `value` against a tool's JSON Schema with the SDK's own validator (Ajv); throws when the
+// schema itself does not compile.
+export function assertMatchesSchema(schema, value, what) {
+  const check = validators.getValidator(schema);
+  const outcome = check(value);
+  assert.ok(outcome.valid, `${what} does not match its schema: ${outcome.errorMessage}\n` +
+    `value: ${JSON.stringify(value).slice(0, 2000)}`);
+}
+
+export function assertSchemaCompiles(schema, what) {
+  try {
+    validators.getValidator(schema);
+  } catch (error) {
+    assert.fail(`${what} does not compile: ${error.message}`);
+  }
+}
+
+// tools/call through the SDK. Besides the SDK's own check, a successful result of a tool with an
+// outputSchema must carry structuredContent that matches it (checked here too, so the test does
+// not depend on which tools the SDK happened to cache).
+export async function callTool(server, name, args, options) {
+  const result = await server.client.callTool({ name, arguments: args }, undefined, options);
+  assert.ok(Array.isArray(result.content), `${name}: result.content must be an array`);
+  const tool = server.tools.get(name);
+  if (tool?.outputSchema && !result.isError) {
+    assert.ok(result.structuredContent, `${name} declares an outputSchema but returned no ` +
+      `structuredContent: ${JSON.stringify(result).slice(0, 2000)}`);
+    assertMatchesSchema(tool.outputSchema, result.structuredContent, `${name} structuredContent`);
+  }
+  return result;
+}
+
+// Like callTool, and fails with the server's own message when the result is an error.
+export async function callOk(server, name, args, options) {
+  const result = await callTool(server, name, args, options);
+  assert.ok(!result.isError, `${name}(${JSON.stringify(args).slice(0, 200)}) failed: ` +
+    `${allText(result)}`);
+  return result;
+}
+
+export function allText(result) {
+  return result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+}
+
+// Rejects with the McpError the SDK throws; checks its JSON-RPC code.
+export async function assertMcpError(promise, code, messagePattern) {
+  await assert.rejects(promise, (error) => {
+    assert.equal(error.name, 'McpError', `expected an McpError, got ${error}`);
+    assert.equal(error.code, code, `expected JSON-RPC code ${code}, got ${error.code}: ${error}`);
+    if (messagePattern) assert.match(error.message, messagePattern);
+    return true;
+  });
+}
