@@ -1,0 +1,190 @@
+#include "jail/child_pipeline.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "jail/caps.h"
+#include "jail/net.h"
+
+namespace mcpx::jail {
+namespace {
+
+// The server may block or ignore signals (an event loop with signalfd, SIGPIPE); none of that
+// may reach the sandboxed code, and ignored dispositions would survive execve.
+ChildFailure ResetSignals() {
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) return ChildFail("reset signal mask");
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // KILL/STOP: EINVAL
+  return ChildOk();
+}
+
+ChildFailure WaitForParent(int sync_fd) {
+  char go = 0;
+  const ssize_t n = read(sync_fd, &go, 1);
+  if (n != 1) return ChildFail("wait for parent", n == 0 ? EPIPE : errno);
+  return ChildOk();
+}
+
+ChildFailure DieWithParent() {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return ChildFail("set parent-death signal");
+  return ChildOk();
+}
+
+ChildFailure UnshareCgroup(bool enabled) {
+  if (enabled && unshare(CLONE_NEWCGROUP) != 0) return ChildFail("unshare cgroup namespace");
+  return ChildOk();
+}
+
+ChildFailure SetHostname(const std::string& name) {
+  if (sethostname(name.data(), name.size()) != 0) return ChildFail("sethostname");
+  if (setdomainname(name.data(), name.size()) != 0) return ChildFail("setdomainname");
+  return ChildOk();
+}
+
+ChildFailure NewSession() {
+  // A new session has no controlling terminal: TIOCSTI has nothing to inject into.
+  if (setsid() < 0) return ChildFail("setsid");
+  return ChildOk();
+}
+
+bool IsTarget(const ChildPlan& plan, int fd) {
+  for (const FdMapping& m : plan.fds) {
+    if (m.child_fd == fd) return true;
+  }
+  return false;
+}
+
+// Moves the mapped fds to their numbers, points unmapped stdio at /dev/null, and closes
+// everything else (CVE-2024-21626: a leaked host fd is a way out). The sync fd is kept just
+// above the mapped range; it is CLOEXEC and goes away at execve.
+ChildFailure MapFds(ChildPlan& plan, int* sync_fd) {
+  int max_target = 2;
+  int floor = *sync_fd;
+  for (const FdMapping& m : plan.fds) {
+    if (m.child_fd > max_target) max_target = m.child_fd;
+    if (m.parent_fd > floor) floor = m.parent_fd;
+  }
+  if (max_target > floor) floor = max_target;
+  floor += 2;
+  // Copies first, above every source and target, so no dup3 below clobbers a source.
+  for (size_t i = 0; i < plan.fds.size(); ++i) {
+    plan.fd_scratch[i] = fcntl(plan.fds[i].parent_fd, F_DUPFD_CLOEXEC, floor);
+    if (plan.fd_scratch[i] < 0) return ChildFail("duplicate mapped fds");
+  }
+  const int sync_copy = fcntl(*sync_fd, F_DUPFD_CLOEXEC, floor);
+  if (sync_copy < 0) return ChildFail("duplicate mapped fds");
+  for (size_t i = 0; i < plan.fds.size(); ++i) {
+    if (dup3(plan.fd_scratch[i], plan.fds[i].child_fd, 0) < 0) return ChildFail("map fds");
+  }
+  const int sync_final = max_target + 1;
+  if (dup3(sync_copy, sync_final, O_CLOEXEC) < 0) return ChildFail("map fds");
+  *sync_fd = sync_final;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (IsTarget(plan, fd)) continue;
+    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0) return ChildFail("open /dev/null for stdio");
+    if (null_fd != fd) {
+      if (dup3(null_fd, fd, 0) < 0) return ChildFail("map fds");
+      close(null_fd);
+    } else if (fcntl(fd, F_SETFD, 0) != 0) {
+      return ChildFail("map fds");
+    }
+  }
+  for (int fd = 3; fd <= max_target; ++fd) {
+    if (!IsTarget(plan, fd)) close(fd);
+  }
+  if (syscall(SYS_close_range, static_cast<unsigned>(sync_final + 1), ~0u, 0u) != 0) {
+    return ChildFail("close inherited fds");
+  }
+  return ChildOk();
+}
+
+ChildFailure ChangeDir(const std::string& cwd) {
+  if (chdir(cwd.c_str()) != 0) return ChildFail("chdir to working directory");
+  return ChildOk();
+}
+
+ChildFailure NoNewPrivs() {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ChildFail("no_new_privs");
+  return ChildOk();
+}
+
+ChildFailure InstallSeccomp(const std::vector<SeccompProgram>& programs) {
+  for (const SeccompProgram& p : programs) {
+    const sock_fprog prog = p.fprog();
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog) != 0) {
+      return ChildFail("install seccomp filter");
+    }
+  }
+  return ChildOk();
+}
+
+#define STEP(expr)                               \
+  do {                                           \
+    if (ChildFailure f_ = (expr); f_.failed()) { \
+      ReportChildFailure(sync_fd, f_);           \
+      _exit(kSetupFailedExit);                   \
+    }                                            \
+  } while (0)
+
+}  // namespace
+
+void ReportChildFailure(int report_fd, ChildFailure failure) {
+  FailureRecord rec;
+  const char* step = failure.step != nullptr ? failure.step : "unknown";
+  size_t i = 0;
+  for (; step[i] != '\0' && i + 1 < rec.step.size(); ++i) rec.step[i] = step[i];
+  rec.step[i] = '\0';
+  rec.err = failure.err;
+  // One datagram; if the parent is gone there is no one left to tell.
+  (void)!send(report_fd, &rec, sizeof(rec), MSG_NOSIGNAL);
+}
+
+void RunChild(ChildPlan& plan, int sync_fd) {
+  STEP(ResetSignals());
+  // The parent writes our id maps and puts us in our cgroup; nothing below works before that.
+  STEP(WaitForParent(sync_fd));
+  // With the server's own file access, before the uid change below takes it away. Sources are
+  // fds from here on: no host path is resolved again.
+  STEP(OpenMountSourcesInChild(plan.mounts));
+  // Inside ids before any file is created (new inodes need a mapped owner).
+  STEP(UserNsInChild(plan.ids));
+  // After the uid change: changing credentials clears the parent-death signal.
+  STEP(DieWithParent());
+  // Now that the parent placed us in our cgroup, so that it becomes our cgroup root.
+  STEP(UnshareCgroup(plan.unshare_cgroup));
+  STEP(SetHostname(plan.hostname));
+  // Mounts need CAP_SYS_ADMIN in our namespace; they end with pivot_root and a read-only root.
+  STEP(MountsInChild(plan.mounts));
+  // Needs CAP_NET_ADMIN in our net namespace.
+  if (plan.net_namespace) STEP(LoopbackUpInChild());
+  STEP(RlimitsInChild(plan.rlimits));
+  STEP(NewSession());
+  // After pivot_root so stdio can point at the new root's /dev/null.
+  STEP(MapFds(plan, &sync_fd));
+  STEP(ChangeDir(plan.exec.cwd));
+  // Dropping the bounding set needs CAP_SETPCAP, so it precedes clearing the capabilities.
+  STEP(DropBoundingAndAmbientInChild(plan.last_cap));
+  // Before Landlock and seccomp: both require it from a process without CAP_SYS_ADMIN.
+  STEP(NoNewPrivs());
+  // After pivot_root: Landlock rules hold the new root's paths.
+  STEP(LandlockInChild(plan.landlock));
+  STEP(ClearCapsInChild());
+  // Last: every syscall above is done and need not be allowed by the policy.
+  STEP(InstallSeccomp(plan.seccomp));
+  RunInit(plan.exec, sync_fd);
+}
+
+}  // namespace mcpx::jail

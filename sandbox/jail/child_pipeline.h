@@ -1,0 +1,57 @@
+// The child side of a spawn: one function that runs a fixed list of small steps, in an order
+// that each step's comment explains. Everything it touches is prepared by the parent in a
+// ChildPlan; after the clone the child does not allocate, throw or log. A failing step writes
+// {step, errno} to the CLOEXEC report socket and the child _exit()s; the parent turns that into
+// a Status.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "jail/child_failure.h"
+#include "jail/landlock.h"
+#include "jail/mini_init.h"
+#include "jail/mounts.h"
+#include "jail/rlimits.h"
+#include "jail/seccomp_compiler.h"
+#include "jail/userns.h"
+
+namespace mcpx::jail {
+
+// Exit code of a child that failed during setup (after reporting on the socket).
+inline constexpr int kSetupFailedExit = 125;
+
+struct FdMapping {
+  int parent_fd = -1;
+  int child_fd = -1;
+};
+
+struct ChildPlan {
+  IdMap ids;
+  bool unshare_cgroup = true;
+  bool net_namespace = true;  // false: installer on the host network
+  std::string hostname = "sandbox";
+  MountPlan mounts;
+  RlimitPlan rlimits;
+  int last_cap = 40;
+  LandlockPlan landlock;
+  std::vector<SeccompProgram> seccomp;  // installed in this order
+  std::vector<FdMapping> fds;           // sorted by child_fd, child_fd unique
+  std::vector<int> fd_scratch;          // fds.size() slots for the child's temporary copies
+  ExecPlan exec;
+};
+
+// The wire format of a failure report.
+struct FailureRecord {
+  std::array<char, 120> step{};
+  int err = 0;
+};
+
+void ReportChildFailure(int report_fd, ChildFailure failure);
+
+// Runs the pipeline in the freshly cloned child. `sync_fd` is the child's end of the
+// SOCK_SEQPACKET pair: it reads the parent's go byte, and failure records go back on it.
+[[noreturn]] void RunChild(ChildPlan& plan, int sync_fd);
+
+}  // namespace mcpx::jail

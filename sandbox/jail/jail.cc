@@ -1,0 +1,334 @@
+#include "jail/jail.h"
+
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "jail/caps.h"
+#include "jail/landlock.h"
+#include "jail/mounts.h"
+#include "jail/rootfs.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace mcpx::jail {
+namespace {
+
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP (5.7)
+
+// struct clone_args from linux/sched.h, which clashes with glibc's <sched.h>.
+struct CloneArgs {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+
+std::string DefaultCgroupName() {
+  static std::atomic<unsigned> counter{0};
+  return "mcpx-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+Code CodeForErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return Code::kNotFound;
+    case EPERM:
+    case EACCES:
+    case ELOOP:
+      return Code::kPermissionDenied;
+    case ENOMEM:
+    case ENOSPC:
+    case EAGAIN:
+    case EMFILE:
+    case EUSERS:
+      return Code::kResourceExhausted;
+    default:
+      return Code::kFailedPrecondition;
+  }
+}
+
+Status ValidateFds(std::vector<FdMapping>& fds) {
+  std::sort(fds.begin(), fds.end(),
+            [](const FdMapping& a, const FdMapping& b) { return a.child_fd < b.child_fd; });
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i].parent_fd < 0 || fds[i].child_fd < 0 || fds[i].child_fd > 1000) {
+      return InvalidArgument("fd mapping " + std::to_string(fds[i].parent_fd) + " -> " +
+                             std::to_string(fds[i].child_fd) + " is out of range");
+    }
+    if (i > 0 && fds[i].child_fd == fds[i - 1].child_fd) {
+      return InvalidArgument("child fd " + std::to_string(fds[i].child_fd) + " mapped twice");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool memory_in_cgroup,
+                                 int landlock_abi) {
+  const Policy& policy = *req.policy;
+  ChildPlan plan;
+  plan.ids = ids;
+  plan.net_namespace = !req.installer;
+
+  MountRequest m;
+  ASSIGN_OR_RETURN(m.rootfs, LoadRootfsManifest(req.rootfs_dir));
+  if (!req.installer) m.workspace = req.workspace;
+  m.packages = req.packages;
+  m.packages_writable = req.installer;
+  m.kernel = req.kernel_dir;
+  m.extra_binds = policy.extra_binds;
+  m.extra_binds.insert(m.extra_binds.end(), req.extra_binds.begin(), req.extra_binds.end());
+  m.tmp_bytes = policy.limits.tmp_bytes;
+  m.shm_bytes = policy.limits.shm_bytes;
+  ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(m));
+
+  plan.rlimits = BuildRlimitPlan(policy.limits, memory_in_cgroup);
+  ASSIGN_OR_RETURN(plan.last_cap, LastCapFromParent());
+  plan.landlock = BuildLandlockPlan({.enabled = policy.landlock,
+                                     .workspace = !req.installer && !req.workspace.empty(),
+                                     .packages_writable = req.installer},
+                                    landlock_abi);
+
+  if (req.seccomp) {
+    plan.seccomp = *req.seccomp;
+  } else if (!req.disable_seccomp) {
+    // Built-in first, so the profile need not allow seccomp(2) (see seccomp_compiler.h).
+    auto builtin = CompileBuiltinFilter();
+    if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in filter");
+    auto profile = CompileSeccompProfile(policy.seccomp);
+    if (!profile.ok()) {
+      return profile.status().Annotate("cannot compile the seccomp profile of policy '" +
+                                       policy.name + "'");
+    }
+    plan.seccomp.push_back(std::move(builtin).value());
+    plan.seccomp.push_back(std::move(profile).value());
+  }
+
+  plan.fds = req.fds;
+  RETURN_IF_ERROR(ValidateFds(plan.fds));
+  plan.fd_scratch.assign(plan.fds.size(), -1);
+
+  plan.exec.path = req.argv.front();
+  plan.exec.args = req.argv;
+  plan.exec.env = req.env;
+  plan.exec.cwd = !req.cwd.empty()                         ? req.cwd
+                  : req.installer || req.workspace.empty() ? "/tmp"
+                                                           : kWorkspacePath;
+  FinishExecPlan(plan.exec);
+  return plan;
+}
+
+// clone3 into every namespace (and straight into the cgroup when it has a v2 dir fd); plain
+// clone when clone3 is ENOSYS (old kernel, or a container's seccomp). Returns 0 in the child.
+Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace) {
+  uint64_t flags =
+      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  if (net_namespace) flags |= CLONE_NEWNET;
+  int fd = -1;
+  CloneArgs args{};
+  args.flags = flags | (cgroup_fd >= 0 ? kCloneIntoCgroup : 0);
+  args.pidfd = reinterpret_cast<uint64_t>(&fd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0 && errno == ENOSYS) {
+    pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, &fd, nullptr, 0);
+  }
+  if (pid < 0) {
+    const int err = errno;
+    return ErrnoStatus(CodeForErrno(err),
+                       "cannot create the sandbox's namespaces (clone3)" +
+                           std::string(err == EPERM || err == ENOSPC || err == EUSERS
+                                           ? " (user namespaces disabled or exhausted? run "
+                                             "`mcp-executor doctor`)"
+                                           : ""),
+                       err);
+  }
+  if (pid > 0) pidfd->reset(fd);
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
+Result<Sandbox> Spawn(const SpawnRequest& req) {
+  if (!req.policy) return InvalidArgument("spawn: no policy");
+  if (req.argv.empty() || req.argv.front().empty() || req.argv.front()[0] != '/') {
+    return InvalidArgument("spawn: argv[0] must be an absolute path inside the sandbox");
+  }
+  const Policy& policy = *req.policy;
+  if (req.installer != (policy.network == NetworkMode::kHost)) {
+    // Host network only for the installer, and the installer only with it: never a kernel
+    // with the network.
+    if (policy.network == NetworkMode::kHost) {
+      return InvalidArgument("policy '" + policy.name +
+                             "' asks for the host network, which only the installer gets");
+    }
+  }
+
+  Sandbox sb;
+  ASSIGN_OR_RETURN(sb.ids, PlanIdMap(req.installer ? std::string() : req.workspace));
+  if (req.cgroups != nullptr) {
+    CgroupLimits limits{policy.limits.memory_bytes, policy.limits.pids, policy.limits.cpus};
+    auto cg = req.cgroups->Create(req.cgroup_name.empty() ? DefaultCgroupName() : req.cgroup_name,
+                                  limits);
+    if (!cg.ok()) return cg.status().Annotate("sandbox setup failed at step 'create cgroup'");
+    sb.cgroup = std::move(cg).value();
+  }
+  sb.landlock_abi = policy.landlock ? LandlockAbi() : 0;
+  ASSIGN_OR_RETURN(ChildPlan plan,
+                   BuildChildPlan(req, sb.ids, sb.cgroup != nullptr, sb.landlock_abi));
+  sb.seccomp = !plan.seccomp.empty();
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return ErrnoStatus(Code::kResourceExhausted, "cannot create the setup socket");
+  }
+  UniqueFd parent_end(pair[0]);
+  UniqueFd child_end(pair[1]);
+
+  const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
+  ASSIGN_OR_RETURN(const pid_t pid, CloneChild(cgroup_fd, &sb.pidfd, plan.net_namespace));
+  if (pid == 0) {
+    parent_end.release();  // CLOEXEC anyway; not closing keeps the child free of side effects
+    RunChild(plan, child_end.get());
+  }
+  sb.pid = pid;
+  child_end.reset();
+
+  // From here on, any early return destroys `sb`, which kills and reaps the child.
+  if (Status st = UserNsFromParent(pid, sb.ids); !st.ok()) {
+    return st.Annotate("sandbox setup failed at step 'write id maps'");
+  }
+  if (sb.cgroup && cgroup_fd < 0) {
+    if (Status st = sb.cgroup->AddProcess(pid); !st.ok()) {
+      return st.Annotate("sandbox setup failed at step 'join cgroup'");
+    }
+  }
+  const char go = 1;
+  if (send(parent_end.get(), &go, 1, MSG_NOSIGNAL) != 1) {
+    return ErrnoStatus(Code::kInternal, "sandbox setup failed at step 'start child'");
+  }
+  FailureRecord rec;
+  ssize_t n;
+  do {
+    n = recv(parent_end.get(), &rec, sizeof(rec), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
+  if (n == 0) return sb;  // EOF: the real process has exec'd (its copy closed at execve)
+  if (n != static_cast<ssize_t>(sizeof(rec))) {
+    return Internal("sandbox setup: malformed report from the child");
+  }
+  rec.step.back() = '\0';
+  std::string step = rec.step.data();
+  std::string hint;
+  if (step == "install seccomp filter" || step == "execve") {
+    hint = step == "execve" ? " (is " + req.argv.front() + " in the sandbox root?)" : "";
+  } else if (step.rfind("bind ", 0) == 0 && rec.err == EACCES) {
+    hint = " (the source must be reachable with the server's owner permissions)";
+  } else if (rec.err == EPERM || rec.err == EACCES) {
+    hint = " (restricted user namespaces? run `mcp-executor doctor`)";
+  }
+  return ErrnoStatus(CodeForErrno(rec.err), "sandbox setup failed at step '" + step + "'" + hint,
+                     rec.err);
+}
+
+Sandbox::Sandbox(Sandbox&& other) noexcept
+    : pid(std::exchange(other.pid, -1)),
+      pidfd(std::move(other.pidfd)),
+      cgroup(std::move(other.cgroup)),
+      landlock_abi(other.landlock_abi),
+      seccomp(other.seccomp),
+      ids(other.ids),
+      exit_(other.exit_) {}
+
+Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
+  if (this != &other) {
+    Destroy();
+    pid = std::exchange(other.pid, -1);
+    pidfd = std::move(other.pidfd);
+    cgroup = std::move(other.cgroup);
+    landlock_abi = other.landlock_abi;
+    seccomp = other.seccomp;
+    ids = other.ids;
+    exit_ = other.exit_;
+  }
+  return *this;
+}
+
+Sandbox::~Sandbox() { Destroy(); }
+
+Status Sandbox::Signal(int sig) const {
+  if (pid <= 0 || exit_) return FailedPrecondition("sandbox is not running");
+  if (syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0 && errno != ESRCH) {
+    return ErrnoStatus(Code::kInternal, "cannot signal sandbox " + std::to_string(pid));
+  }
+  return Status::Ok();
+}
+
+void Sandbox::Kill() {
+  if (pid > 0 && !exit_) (void)Signal(SIGKILL);
+  // Init's death kills the PID namespace; the cgroup catches anything that escaped it.
+  if (cgroup) (void)cgroup->KillAll();
+}
+
+Result<std::optional<ExitStatus>> Sandbox::WaitImpl(bool block) {
+  if (exit_) return exit_;
+  if (pid <= 0) return FailedPrecondition("sandbox was never started");
+  siginfo_t info{};
+  for (;;) {
+    if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
+               WEXITED | (block ? 0 : WNOHANG)) == 0) {
+      break;
+    }
+    if (errno != EINTR) return ErrnoStatus(Code::kInternal, "cannot wait for sandbox");
+  }
+  if (info.si_pid == 0) return std::optional<ExitStatus>();
+  ExitStatus st;
+  if (info.si_code == CLD_EXITED) {
+    st.code = info.si_status;
+  } else {
+    st.signal = info.si_status;
+  }
+  exit_ = st;
+  return exit_;
+}
+
+Result<ExitStatus> Sandbox::Wait() {
+  ASSIGN_OR_RETURN(std::optional<ExitStatus> st, WaitImpl(true));
+  return *st;
+}
+
+Result<std::optional<ExitStatus>> Sandbox::TryWait() { return WaitImpl(false); }
+
+void Sandbox::Destroy() {
+  if (pid > 0 && !exit_) {
+    Kill();
+    (void)WaitImpl(true);
+  }
+  if (cgroup) {
+    if (Status st = cgroup->Destroy(); !st.ok()) {
+      spdlog::warn("cannot remove cgroup {}: {}", cgroup->name(), st.ToString());
+    }
+    cgroup.reset();
+  }
+}
+
+}  // namespace mcpx::jail

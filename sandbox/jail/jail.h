@@ -1,0 +1,95 @@
+// Starts a process inside the full sandbox (docs/SECURITY.md, DESIGN.md "Isolation layers").
+//
+//   SpawnRequest req;            // policy, paths, argv, env, fds, cgroup manager
+//   ASSIGN_OR_RETURN(Sandbox sb, Spawn(req));
+//   ... watch sb.pidfd in an epoll loop, sb.Signal(SIGINT) to interrupt, sb.Kill() to end ...
+//   ASSIGN_OR_RETURN(ExitStatus st, sb.Wait());
+//
+// Spawn returns once the real process has exec'd, or with a Status naming the failed setup step
+// and its errno ("sandbox setup failed at step 'bind /workspace': ENOENT (No such file or
+// directory)").
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jail/cgroup.h"
+#include "jail/child_pipeline.h"
+#include "jail/policy.h"
+#include "jail/seccomp_compiler.h"
+#include "util/status.h"
+#include "util/unique_fd.h"
+
+namespace mcpx::jail {
+
+struct SpawnRequest {
+  PolicyPtr policy;        // required
+  std::string rootfs_dir;  // holds `manifest` and etc/
+  std::string workspace;   // host dir -> /workspace read-write (ignored for the installer)
+  std::string packages;    // host dir -> /opt/mcpx/packages, read-only (empty: not mounted)
+  std::string kernel_dir;  // host dir -> /opt/mcpx/kernel, read-only (empty: not mounted)
+  // The pip installer's jail: packages writable, host network, no workspace.
+  bool installer = false;
+  std::vector<BindMount> extra_binds;  // in addition to policy->extra_binds
+
+  std::vector<std::string> argv;  // argv[0] is the program's path inside the sandbox
+  std::vector<std::string> env;   // "KEY=VALUE", exactly; nothing is inherited
+  std::string cwd;                // default: /workspace (installer: /tmp)
+  std::vector<FdMapping> fds;     // parent fd -> child fd; everything else is closed
+
+  CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
+  std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
+
+  // Precompiled filters (a session manager compiles once per policy); null: compiled here.
+  std::shared_ptr<const std::vector<SeccompProgram>> seccomp;
+  // Test hook only: run without seccomp. Never set in the server.
+  bool disable_seccomp = false;
+};
+
+// How the sandbox ended. Init reports its real process's end as an exit code (128+signal
+// when it was killed); `signal` is set only when init itself was killed (Kill()).
+struct ExitStatus {
+  int code = 0;
+  int signal = 0;
+  int ShellCode() const { return signal != 0 ? 128 + signal : code; }
+};
+
+class Sandbox {
+ public:
+  Sandbox() = default;
+  Sandbox(Sandbox&& other) noexcept;
+  Sandbox& operator=(Sandbox&& other) noexcept;
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+  ~Sandbox();
+
+  pid_t pid = -1;                  // init (PID 1 inside), in the server's PID namespace
+  UniqueFd pidfd;                  // readable when init has exited; poll it in the event loop
+  std::unique_ptr<Cgroup> cgroup;  // null without a cgroup manager
+  int landlock_abi = 0;            // 0: Landlock inactive
+  bool seccomp = false;
+  IdMap ids;
+
+  // Sends `sig` to init, which forwards SIGINT/SIGTERM/SIGHUP/SIGUSR1/SIGUSR2 to the process.
+  Status Signal(int sig) const;
+  // SIGKILL to init (the kernel then kills the whole PID namespace) and to the cgroup.
+  void Kill();
+  // Blocks until init exits and reaps it. The cgroup stays (for Usage()) until Destroy().
+  Result<ExitStatus> Wait();
+  // Non-blocking: nullopt while it runs.
+  Result<std::optional<ExitStatus>> TryWait();
+  // Kills what is left, reaps, removes the cgroup. Idempotent; the destructor calls it.
+  void Destroy();
+
+ private:
+  Result<std::optional<ExitStatus>> WaitImpl(bool block);
+  std::optional<ExitStatus> exit_;
+};
+
+Result<Sandbox> Spawn(const SpawnRequest& request);
+
+}  // namespace mcpx::jail

@@ -1,0 +1,32 @@
+#include "jail/rlimits.h"
+
+namespace mcpx::jail {
+
+RlimitPlan BuildRlimitPlan(const Limits& limits, bool memory_in_cgroup) {
+  RlimitPlan plan;
+  auto add = [&plan](int resource, uint64_t value, const char* label) {
+    plan.entries[plan.count++] = {resource, static_cast<rlim_t>(value), label};
+  };
+  add(RLIMIT_NOFILE, limits.nofile, "rlimit NOFILE");
+  add(RLIMIT_FSIZE, limits.fsize_bytes, "rlimit FSIZE");
+  add(RLIMIT_CORE, 0, "rlimit CORE");
+  // Counted per user namespace (ucounts), so this is per sandbox, not per host user.
+  add(RLIMIT_NPROC, limits.nproc, "rlimit NPROC");
+  if (!memory_in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS");
+  return plan;
+}
+
+ChildFailure RlimitsInChild(const RlimitPlan& plan) {
+  for (size_t i = 0; i < plan.count; ++i) {
+    const auto& e = plan.entries[i];
+    struct rlimit current {};
+    if (getrlimit(e.resource, &current) != 0) return ChildFail(e.label);
+    rlim_t value = e.value;
+    if (current.rlim_max != RLIM_INFINITY && value > current.rlim_max) value = current.rlim_max;
+    const struct rlimit next { value, value };
+    if (setrlimit(e.resource, &next) != 0) return ChildFail(e.label);
+  }
+  return ChildOk();
+}
+
+}  // namespace mcpx::jail
