@@ -49,7 +49,7 @@ std::string Usage() {
          "\n"
          "commands:\n"
          "  serve [--workspace DIR] [--policy NAME|FILE] [--state-dir DIR] [--log-level L]\n"
-         "        MCP over stdio (the default command)\n"
+         "        [--warm N]   MCP over stdio (the default command); N kernels kept ready (1)\n"
          "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
          "  doctor                                 which isolation layers this machine supports\n"
          "  probe [--policy P] [--json]            run the escape-probe corpus in the sandbox\n"
@@ -104,6 +104,12 @@ Result<Options> ParseOptions(int argc, char** argv) {
       ASSIGN_OR_RETURN(o.log_level, value(a));
     } else if (a == "--format") {
       ASSIGN_OR_RETURN(o.format, value(a));
+    } else if (a == "--warm") {
+      ASSIGN_OR_RETURN(std::string v, value(a));
+      if (v.empty() || v.size() > 2 || v.find_first_not_of("0123456789") != std::string::npos) {
+        return InvalidArgument("--warm needs a number of kernels from 0 to 99");
+      }
+      o.warm_kernels = static_cast<size_t>(std::stoul(v));
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "-c") {

@@ -1,6 +1,7 @@
 // Command-line options shared by every subcommand.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ struct Options {
   std::string policy = "default";  // NAME (policies/NAME.json) or a path
   std::string state_dir;           // package overlay etc.; default from XDG_STATE_HOME
   std::string log_level = "info";
+  size_t warm_kernels = 1;              // serve --warm N: kernels kept ready ahead of use
   std::optional<std::string> code;      // exec -c CODE
   bool json = false;                    // probe --json
   std::string format;                   // policy export --format oci

@@ -1,12 +1,79 @@
-#include "cli/commands.h"
+// `mcp-executor serve`: MCP over stdio. fd 1 belongs to the transport alone from here on.
+#include <memory>
 
 #include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "jail/cgroup.h"
+#include "jail/policy.h"
+#include "mcp/server.h"
+#include "mcp/transport.h"
+#include "session/manager.h"
+#include "session/runtime.h"
+#include "tools/file_tools.h"
+#include "tools/registry.h"
+#include "tools/session_tools.h"
+#include "util/event_loop.h"
+#include "workspace/resources.h"
+#include "workspace/workspace.h"
 
 namespace mcpx::cli {
 
 int RunServe(const Options& opts) {
-  spdlog::error("'serve' is not implemented yet");
-  return 2;
+  auto loop = EventLoop::Create();
+  if (!loop.ok()) {
+    spdlog::error("cannot create the event loop: {}", loop.status().ToString());
+    return 1;
+  }
+  auto ws = workspace::Workspace::Open(opts.workspace);
+  if (!ws.ok()) {
+    spdlog::error("cannot open workspace {}: {}", opts.workspace, ws.status().ToString());
+    return 1;
+  }
+
+  auto policy = jail::LoadPolicy(opts.policy, opts.policies_dir());
+  if (!policy.ok()) {
+    spdlog::error("cannot load policy '{}': {}", opts.policy, policy.status().ToString());
+    return 2;
+  }
+  // Detect before any kernel exists: on cgroup v2 this moves the server into a leaf cgroup.
+  std::unique_ptr<jail::CgroupManager> cgroups = jail::CgroupManager::Detect();
+  const auto& cg = cgroups->report();
+  if (!cg.usable) {
+    spdlog::warn(
+        "cgroup limits unavailable ({}): memory is bounded by RLIMIT_AS, processes by "
+        "RLIMIT_NPROC; {}",
+        cg.detail, cg.fix);
+  }
+
+  // Declared before the transport and the server so that it outlives both: calls still in
+  // flight at exit belong to tools in here.
+  tools::Registry registry;
+  tools::AddFileTools(registry, *ws);
+
+  auto kernel_config = session::MakeKernelConfig(
+      *policy,
+      session::RuntimePaths{opts.rootfs_dir(), opts.kernel_dir(), opts.state_dir, (*ws)->root()},
+      cg.usable ? cgroups.get() : nullptr);
+  if (!kernel_config.ok()) {
+    spdlog::error("{}", kernel_config.status().ToString());
+    return 2;
+  }
+  auto sessions = std::make_shared<session::SessionManager>(
+      loop->get(), std::move(kernel_config).value(), *ws,
+      session::ManagerOptions{.warm_kernels = opts.warm_kernels});
+  tools::AddSessionTools(registry, sessions);
+
+  mcp::StdioTransport transport(**loop, 0, 1);
+  mcp::Server server(transport, registry, mcp::ServerOptionsFromEnv());
+  server.SetResources(workspace::MakeWorkspaceResources(*ws));
+  // Kernels and their cgroups go before exit, whatever ends the loop.
+  server.OnShutdown([sessions] { sessions->Shutdown(); });
+  sessions->Start();
+
+  spdlog::info("mcp-executor {} serving MCP on stdio; workspace {}, policy {}",
+               mcp::ServerVersion(), opts.workspace, opts.policy);
+  return server.Run(**loop, transport);
 }
 
 }  // namespace mcpx::cli

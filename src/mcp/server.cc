@@ -1,0 +1,467 @@
+#include "mcp/server.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "mcp/tool_call.h"
+#include "mcp/transport.h"
+#include "util/event_loop.h"
+#include "util/unique_fd.h"
+
+#ifndef MCPX_VERSION
+#define MCPX_VERSION "0.0.0"
+#endif
+
+namespace mcpx::mcp {
+namespace {
+
+constexpr std::string_view kInstructions =
+    "Runs Python for you in a sandbox, as a data analyst would use a notebook. Files live in one "
+    "workspace: tool paths are relative to it, and code sees it at /workspace (also its working "
+    "directory). Python state (variables, imports, loaded data) persists between execute_python "
+    "calls of the same session; use reset_session to start over. matplotlib figures come back "
+    "as images automatically, so there is no need to save them to see them. install_package "
+    "adds a package that every session can import at once. There is no network access from "
+    "code.";
+
+// Cursors are opaque to clients; the offset inside is ours to change.
+constexpr std::string_view kCursorPrefix = "tools:";
+
+std::string EncodeCursor(size_t offset) {
+  return std::string(kCursorPrefix) + std::to_string(offset);
+}
+
+std::optional<size_t> DecodeCursor(std::string_view cursor, size_t count) {
+  if (cursor.substr(0, kCursorPrefix.size()) != kCursorPrefix) return std::nullopt;
+  cursor.remove_prefix(kCursorPrefix.size());
+  size_t offset = 0;
+  auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), offset);
+  if (ec != std::errc() || end != cursor.data() + cursor.size()) return std::nullopt;
+  if (offset == 0 || offset >= count) return std::nullopt;
+  return offset;
+}
+
+RpcError FromStatus(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound:
+      return {rpc::kResourceNotFound, "resource not found: " + st.ToString()};
+    case Code::kInvalidArgument:
+    case Code::kPermissionDenied:
+      return {rpc::kInvalidParams, st.ToString()};
+    default:
+      return {rpc::kInternalError, st.ToString()};
+  }
+}
+
+// Typed params, one per method that takes any.
+struct InitializeParams {
+  std::string protocol_version;
+  json client_info;
+};
+struct CursorParams {
+  std::optional<std::string> cursor;
+};
+struct CallParams {
+  std::string name;
+  json arguments;
+  json progress_token;  // null: no progress wanted
+};
+struct UriParams {
+  std::string uri;
+};
+struct SetLevelParams {
+  LogLevel level;
+};
+struct NoParams {};
+
+RpcOr<NoParams> ParseNone(const json&) { return NoParams{}; }
+
+RpcOr<InitializeParams> ParseInitialize(const json& params) {
+  ParamReader r(params);
+  auto version = r.RequiredString("protocolVersion");
+  if (!version.ok()) return version.error();
+  auto caps = r.OptionalObject("capabilities");
+  if (!caps.ok()) return caps.error();
+  auto info = r.OptionalObject("clientInfo");
+  if (!info.ok()) return info.error();
+  return InitializeParams{std::move(version).value(), std::move(info).value()};
+}
+
+RpcOr<CursorParams> ParseCursor(const json& params) {
+  auto cursor = ParamReader(params).OptionalString("cursor");
+  if (!cursor.ok()) return cursor.error();
+  return CursorParams{std::move(cursor).value()};
+}
+
+RpcOr<CallParams> ParseCall(const json& params) {
+  ParamReader r(params);
+  auto name = r.RequiredString("name");
+  if (!name.ok()) return name.error();
+  auto arguments = r.OptionalObject("arguments");
+  if (!arguments.ok()) return arguments.error();
+  auto meta = r.OptionalObject("_meta");
+  if (!meta.ok()) return meta.error();
+  json token = nullptr;
+  if (auto t = meta.value().find("progressToken"); t != meta.value().end() && !t->is_null()) {
+    if (!t->is_string() && !t->is_number_integer()) {
+      return InvalidParams("params._meta.progressToken must be a string or an integer, got " +
+                           TypeName(*t));
+    }
+    token = *t;
+  }
+  return CallParams{std::move(name).value(), std::move(arguments).value(), std::move(token)};
+}
+
+RpcOr<UriParams> ParseUri(const json& params) {
+  auto uri = ParamReader(params).RequiredString("uri");
+  if (!uri.ok()) return uri.error();
+  return UriParams{std::move(uri).value()};
+}
+
+RpcOr<SetLevelParams> ParseSetLevel(const json& params) {
+  auto name = ParamReader(params).RequiredString("level");
+  if (!name.ok()) return name.error();
+  auto level = ParseLogLevel(name.value());
+  if (!level) {
+    return InvalidParams(
+        "params.level must be one of debug, info, notice, warning, error, critical, alert, "
+        "emergency; got '" +
+        name.value() + "'");
+  }
+  return SetLevelParams{*level};
+}
+
+LogLevel FromSpdlog(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return LogLevel::kDebug;
+    case spdlog::level::info:
+      return LogLevel::kInfo;
+    case spdlog::level::warn:
+      return LogLevel::kWarning;
+    case spdlog::level::err:
+      return LogLevel::kError;
+    default:
+      return LogLevel::kCritical;
+  }
+}
+
+// Mirrors the server's own log records to the client as notifications/message. Only records
+// made on the loop's thread are forwarded (the transport is not thread-safe), and never from
+// inside a send, which could log in turn.
+class ClientLogSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ClientLogSink(Server& server) : server_(server), thread_(std::this_thread::get_id()) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (busy_ || std::this_thread::get_id() != thread_) return;
+    busy_ = true;
+    server_.Log(FromSpdlog(msg.level), std::string(msg.payload.data(), msg.payload.size()));
+    busy_ = false;
+  }
+  void flush_() override {}
+
+ private:
+  Server& server_;
+  std::thread::id thread_;
+  bool busy_ = false;
+};
+
+}  // namespace
+
+std::string_view ServerVersion() { return MCPX_VERSION; }
+
+ServerOptions ServerOptionsFromEnv() {
+  ServerOptions options;
+  if (const char* v = std::getenv("MCPX_TOOLS_PAGE_SIZE"); v != nullptr && *v != '\0') {
+    std::string_view s(v);
+    size_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc() && end == s.data() + s.size() && n > 0) {
+      options.tools_page_size = n;
+    } else {
+      spdlog::warn("ignoring MCPX_TOOLS_PAGE_SIZE='{}': not a positive integer", s);
+    }
+  }
+  return options;
+}
+
+Server::Server(MessageSink& sink, const tools::Registry& registry, ServerOptions options)
+    : connection_(std::make_shared<Connection>(sink)),
+      dispatcher_(sink),
+      registry_(registry),
+      options_(std::move(options)) {
+  if (options_.instructions.empty()) options_.instructions = std::string(kInstructions);
+  RegisterMethods();
+}
+
+Server::~Server() {
+  // Tool calls still running may finish later; they must not write to a sink that is gone.
+  connection_->Detach();
+}
+
+void Server::RegisterMethods() {
+  auto& d = dispatcher_;
+  d.AddRequest<InitializeParams>("initialize", Gate::kAnyTime, ParseInitialize,
+                                 [this](InitializeParams p, const Request&) {
+                                   return Initialize(p.protocol_version, p.client_info);
+                                 });
+  d.AddRequest<NoParams>("ping", Gate::kAnyTime, ParseNone,
+                         [](NoParams, const Request&) -> Outcome { return json::object(); });
+  d.AddRequest<SetLevelParams>("logging/setLevel", Gate::kAfterInitialize, ParseSetLevel,
+                               [this](SetLevelParams p, const Request&) -> Outcome {
+                                 connection_->set_log_level(p.level);
+                                 return json::object();
+                               });
+  d.AddRequest<CursorParams>(
+      "tools/list", Gate::kAfterInitialize, ParseCursor,
+      [this](CursorParams p, const Request&) { return ListTools(p.cursor); });
+  d.AddRequest<CallParams>("tools/call", Gate::kAfterInitialize, ParseCall,
+                           [this](CallParams p, const Request& request) {
+                             return CallTool(std::move(p.name), std::move(p.arguments),
+                                             std::move(p.progress_token), request);
+                           });
+  d.AddRequest<CursorParams>(
+      "resources/list", Gate::kAfterInitialize, ParseCursor,
+      [this](CursorParams p, const Request&) { return ListResources(p.cursor); });
+  d.AddRequest<UriParams>("resources/read", Gate::kAfterInitialize, ParseUri,
+                          [this](UriParams p, const Request&) { return ReadResource(p.uri); });
+  d.AddRequest<CursorParams>("resources/templates/list", Gate::kAfterInitialize, ParseCursor,
+                             [](CursorParams, const Request&) -> Outcome {
+                               return json{{"resourceTemplates", json::array()}};
+                             });
+
+  d.AddNotification("notifications/initialized",
+                    [](const json&) { spdlog::debug("client reports initialized"); });
+  d.AddNotification("notifications/cancelled", [this](const json& p) { CancelCall(p); });
+}
+
+Outcome Server::Initialize(const std::string& version, const json& client_info) {
+  if (dispatcher_.initialized()) {
+    return RpcError{rpc::kInvalidRequest, "already initialized: send initialize once"};
+  }
+  // The client's revision if we speak it, else our latest and the client decides.
+  std::string chosen(kProtocolVersions[0]);
+  for (std::string_view v : kProtocolVersions) {
+    if (v == version) chosen = version;
+  }
+  dispatcher_.set_initialized();
+  spdlog::info("client {} {} asked for protocol {}, using {}",
+               client_info.value("name", std::string("?")),
+               client_info.value("version", std::string("?")), version, chosen);
+  return json{
+      {"protocolVersion", chosen},
+      {"capabilities",
+       {{"tools", {{"listChanged", false}}},
+        {"logging", json::object()},
+        {"resources", {{"subscribe", false}, {"listChanged", false}}}}},
+      {"serverInfo",
+       {{"name", "mcp-executor"},
+        {"title", "Sandboxed Python executor"},
+        {"version", ServerVersion()}}},
+      {"instructions", options_.instructions},
+  };
+}
+
+Outcome Server::ListTools(const std::optional<std::string>& cursor) {
+  const auto& tools = registry_.tools();
+  size_t start = 0;
+  if (cursor) {
+    auto offset = DecodeCursor(*cursor, tools.size());
+    if (!offset) {
+      return InvalidParams("invalid params.cursor '" + *cursor +
+                           "': pass the nextCursor of an earlier tools/list");
+    }
+    start = *offset;
+  }
+  const size_t page = options_.tools_page_size == 0 ? tools.size() : options_.tools_page_size;
+  const size_t end = std::min(tools.size(), start + page);
+  json list = json::array();
+  for (size_t i = start; i < end; ++i) list.push_back(tools[i]->Definition());
+  json result{{"tools", std::move(list)}};
+  if (end < tools.size()) result["nextCursor"] = EncodeCursor(end);
+  return result;
+}
+
+Outcome Server::CallTool(std::string name, json arguments, json progress_token,
+                         const Request& request) {
+  tools::Tool* tool = nullptr;
+  for (const auto& t : registry_.tools()) {
+    if (t->name() == name) tool = t.get();
+  }
+  if (tool == nullptr) {
+    json names = json::array();
+    for (const auto& t : registry_.tools()) names.push_back(t->name());
+    return RpcError{rpc::kInvalidParams, "unknown tool '" + name + "'",
+                    json{{"availableTools", std::move(names)}}};
+  }
+  const std::string key = Serialize(request.id);
+  auto& in_flight = connection_->in_flight();
+  if (auto it = in_flight.find(key); it != in_flight.end() && !it->second.expired()) {
+    return RpcError{rpc::kInvalidRequest,
+                    "id " + key + " is already used by a tools/call still running"};
+  }
+  auto call = std::make_shared<ToolCallImpl>(connection_, request.id, name, std::move(arguments),
+                                             std::move(progress_token));
+  in_flight[key] = call;
+  try {
+    tool->Call(call);
+  } catch (const std::exception& e) {
+    spdlog::error("tool '{}' threw: {}", name, e.what());
+    call->Finish(tools::ErrorResult("internal error in tool '" + name + "': " + e.what()));
+  } catch (...) {
+    spdlog::error("tool '{}' threw an unknown exception", name);
+    call->Finish(tools::ErrorResult("internal error in tool '" + name + "'"));
+  }
+  return Deferred{};
+}
+
+Outcome Server::ListResources(const std::optional<std::string>& cursor) {
+  if (resources_ == nullptr) {
+    if (cursor) return InvalidParams("invalid params.cursor: there are no resources");
+    return json{{"resources", json::array()}};
+  }
+  Result<json> r = resources_->List(cursor);
+  if (!r.ok()) return FromStatus(r.status());
+  return std::move(r).value();
+}
+
+Outcome Server::ReadResource(const std::string& uri) {
+  if (resources_ == nullptr) {
+    return RpcError{rpc::kResourceNotFound, "resource not found: " + uri, json{{"uri", uri}}};
+  }
+  Result<json> r = resources_->Read(uri);
+  if (!r.ok()) {
+    RpcError e = FromStatus(r.status());
+    if (e.code == rpc::kResourceNotFound) e.data = json{{"uri", uri}};
+    return e;
+  }
+  return std::move(r).value();
+}
+
+void Server::CancelCall(const json& params) {
+  auto id = params.find("requestId");
+  if (id == params.end() || (!id->is_string() && !id->is_number())) return;
+  auto& in_flight = connection_->in_flight();
+  auto it = in_flight.find(Serialize(*id));
+  if (it == in_flight.end()) return;  // finished already, or never ours: nothing to do
+  std::shared_ptr<ToolCallImpl> call = it->second.lock();
+  if (call == nullptr) {
+    in_flight.erase(it);
+    return;
+  }
+  std::string reason;
+  if (auto r = params.find("reason"); r != params.end() && r->is_string()) reason = *r;
+  call->Cancel(reason);
+}
+
+size_t Server::calls_in_flight() const {
+  size_t n = 0;
+  for (const auto& [key, call] : connection_->in_flight()) {
+    if (!call.expired()) ++n;
+  }
+  return n;
+}
+
+void Server::Log(LogLevel level, std::string message) {
+  connection_->Log(level, "mcp-executor", std::move(message));
+}
+
+void Server::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  for (auto it = shutdown_hooks_.rbegin(); it != shutdown_hooks_.rend(); ++it) {
+    try {
+      (*it)();
+    } catch (const std::exception& e) {
+      spdlog::error("shutdown hook failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("shutdown hook failed with an unknown exception");
+    }
+  }
+}
+
+int Server::Run(EventLoop& loop, StdioTransport& transport) {
+  // A client that went away must turn writes into EPIPE, not kill us.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigset_t old_mask;
+  // Blocked so that they arrive through the signalfd, in the loop, not as async handlers.
+  if (sigprocmask(SIG_BLOCK, &stop_signals, &old_mask) != 0) {
+    spdlog::error("cannot block SIGTERM/SIGINT: {}", ErrnoName(errno));
+    return 1;
+  }
+  UniqueFd sfd(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sfd) {
+    spdlog::error("signalfd: {}", ErrnoName(errno));
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return 1;
+  }
+  Status st = loop.Add(sfd.get(), EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info{};
+    while (read(sfd.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
+      spdlog::info("received {}, shutting down", strsignal(static_cast<int>(info.ssi_signo)));
+      loop.Stop();
+    }
+  });
+  if (st.ok()) {
+    st = transport.Start({
+        .on_message = [this](std::string_view line) { HandleLine(line); },
+        .on_oversized = [this](size_t limit) { HandleOversized(limit); },
+        .on_closed =
+            [&loop] {
+              spdlog::info("client closed the connection, shutting down");
+              loop.Stop();
+            },
+    });
+  }
+  if (!st.ok()) {
+    spdlog::error("cannot serve on stdio: {}", st.ToString());
+    loop.Remove(sfd.get());
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return 1;
+  }
+
+  auto client_sink = std::make_shared<ClientLogSink>(*this);
+  auto logger = spdlog::default_logger();
+  logger->sinks().push_back(client_sink);
+
+  loop.Run();
+
+  transport.StopReading();
+  loop.Remove(sfd.get());
+  Shutdown();
+  auto& sinks = logger->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), client_sink), sinks.end());
+  // Results the hooks produced (calls ended by the shutdown) still go out, if anyone reads.
+  transport.Flush(std::chrono::seconds(2));
+  // A second SIGTERM that came during the hooks must not kill us with a signal status once the
+  // mask is restored: we are exiting cleanly anyway.
+  signalfd_siginfo drained{};
+  while (read(sfd.get(), &drained, sizeof(drained)) == static_cast<ssize_t>(sizeof(drained))) {
+  }
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  return 0;
+}
+
+}  // namespace mcpx::mcp

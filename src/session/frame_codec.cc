@@ -1,0 +1,39 @@
+#include "session/frame_codec.h"
+
+namespace mcpx::session {
+
+std::string EncodeFrame(const nlohmann::json& message) {
+  const std::string payload =
+      message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const auto n = static_cast<uint32_t>(payload.size());
+  std::string out;
+  out.reserve(4 + payload.size());
+  out.push_back(static_cast<char>((n >> 24) & 0xFF));
+  out.push_back(static_cast<char>((n >> 16) & 0xFF));
+  out.push_back(static_cast<char>((n >> 8) & 0xFF));
+  out.push_back(static_cast<char>(n & 0xFF));
+  out += payload;
+  return out;
+}
+
+Result<std::optional<nlohmann::json>> FrameDecoder::Next() {
+  if (buf_.size() < 4) return std::optional<nlohmann::json>();
+  const auto b = [&](size_t i) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(buf_[i]));
+  };
+  const uint32_t n = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+  if (n > kMaxKernelFrameBytes) {
+    return Status(Code::kInternal, "kernel sent a frame of " + std::to_string(n) +
+                                       " bytes (limit " + std::to_string(kMaxKernelFrameBytes) +
+                                       ")");
+  }
+  if (buf_.size() < 4 + static_cast<size_t>(n)) return std::optional<nlohmann::json>();
+  auto msg = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+  buf_.erase(0, 4 + static_cast<size_t>(n));
+  if (msg.is_discarded() || !msg.is_object()) {
+    return Status(Code::kInternal, "kernel sent a frame that is not a JSON object");
+  }
+  return std::optional<nlohmann::json>(std::move(msg));
+}
+
+}  // namespace mcpx::session

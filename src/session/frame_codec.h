@@ -1,0 +1,33 @@
+// Framing of the kernel control channel: 4-byte big-endian length + UTF-8 JSON object
+// (sandbox/kernel/PROTOCOL.md). The decoder is incremental and bounded: a frame over the limit is
+// an error (the kernel is then treated as broken and restarted), never an allocation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+namespace mcpx::session {
+
+inline constexpr uint32_t kMaxKernelFrameBytes = 32u << 20;
+
+std::string EncodeFrame(const nlohmann::json& message);
+
+class FrameDecoder {
+ public:
+  void Feed(std::string_view bytes) { buf_.append(bytes); }
+  // The next complete message, nothing when more bytes are needed, or an error for an oversized
+  // or malformed frame.
+  Result<std::optional<nlohmann::json>> Next();
+  size_t buffered() const { return buf_.size(); }
+
+ private:
+  std::string buf_;
+};
+
+}  // namespace mcpx::session

@@ -1,0 +1,248 @@
+#include "session/kernel.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+namespace mcpx::session {
+namespace {
+
+Result<std::pair<UniqueFd, UniqueFd>> MakePipe() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(Code::kInternal, "pipe2");
+  return std::make_pair(UniqueFd(p[0]), UniqueFd(p[1]));
+}
+
+void SetNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+std::string JoinPreload(const std::vector<std::string>& mods) {
+  std::string out;
+  for (const auto& m : mods) out += (out.empty() ? "" : ",") + m;
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfig& config,
+                                              uint64_t serial) {
+  std::unique_ptr<Kernel> k(new Kernel(loop, serial));
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoStatus(Code::kInternal, "socketpair for the kernel control channel");
+  }
+  UniqueFd control(sv[0]), control_child(sv[1]);
+  ASSIGN_OR_RETURN(auto out_pipe, MakePipe());
+  ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
+
+  const auto& policy = *config.policy;
+  // BLAS and OpenMP pools sized to the CPU quota: more threads than cores only thrash, and
+  // each thread counts against the pids limit.
+  const int threads = std::max(1, static_cast<int>(std::ceil(policy.limits.cpus)));
+  jail::SpawnRequest req;
+  req.policy = config.policy;
+  req.seccomp = config.seccomp;
+  req.rootfs_dir = config.rootfs_dir;
+  req.workspace = config.workspace;
+  req.packages = config.packages_dir;
+  req.kernel_dir = config.kernel_dir;
+  if (!config.mpl_cache_dir.empty()) {
+    req.extra_binds.push_back(jail::BindMount{.source = config.mpl_cache_dir,
+                                              .target = kMplCacheInside,
+                                              .writable = false,
+                                              .optional = true,
+                                              .reason = ""});
+  }
+  req.argv = {"/usr/bin/python3", "-s", "/opt/mcpx/kernel/mcpx_kernel.py"};
+  req.env = {
+      "PATH=/usr/local/bin:/usr/bin:/bin",
+      "HOME=/tmp",
+      "LANG=C.UTF-8",
+      "TMPDIR=/tmp",
+      "PYTHONPATH=/opt/mcpx/packages",
+      "PYTHONDONTWRITEBYTECODE=1",
+      "MCPX_KERNEL_FD=3",
+      "MCPX_PRELOAD=" + JoinPreload(policy.preload),
+      std::string("MCPX_MPL_CACHE=") + kMplCacheInside,
+      "OPENBLAS_NUM_THREADS=" + std::to_string(threads),
+      "OMP_NUM_THREADS=" + std::to_string(threads),
+      "MKL_NUM_THREADS=" + std::to_string(threads),
+  };
+  req.cwd = "/workspace";
+  req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
+  req.cgroups = config.cgroups;
+  req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
+
+  ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
+  k->started_ms_ = EventLoop::NowMs();
+  // The child's ends now live in the sandbox; closing ours lets EOF/HUP mean "gone".
+  control_child.reset();
+  out_pipe.second.reset();
+  err_pipe.second.reset();
+
+  k->control_ = std::move(control);
+  k->out_[1] = std::move(out_pipe.first);
+  k->out_[2] = std::move(err_pipe.first);
+  SetNonBlocking(k->control_.get());
+  SetNonBlocking(k->out_[1].get());
+  SetNonBlocking(k->out_[2].get());
+
+  Kernel* self = k.get();
+  RETURN_IF_ERROR(loop->Add(k->control_.get(), EPOLLIN | EPOLLRDHUP,
+                            [self](uint32_t ev) { self->OnControl(ev); }));
+  RETURN_IF_ERROR(
+      loop->Add(k->out_[1].get(), EPOLLIN, [self](uint32_t ev) { self->OnPipe(1, ev); }));
+  RETURN_IF_ERROR(
+      loop->Add(k->out_[2].get(), EPOLLIN, [self](uint32_t ev) { self->OnPipe(2, ev); }));
+  RETURN_IF_ERROR(
+      loop->Add(k->sandbox_.pidfd.get(), EPOLLIN, [self](uint32_t) { self->OnPidfd(); }));
+  return k;
+}
+
+Kernel::~Kernel() {
+  if (alive_) sandbox_.Kill();
+  Close();
+  sandbox_.Destroy();
+}
+
+void Kernel::Close() {
+  for (int i = 1; i <= 2; ++i) {
+    if (out_[i]) loop_->Remove(out_[i].get());
+  }
+  if (control_) loop_->Remove(control_.get());
+  if (sandbox_.pidfd) loop_->Remove(sandbox_.pidfd.get());
+}
+
+Status Kernel::Send(const nlohmann::json& message) {
+  if (!alive_ || !control_) return Status(Code::kUnavailable, "the kernel is not running");
+  pending_write_ += EncodeFrame(message);
+  FlushWrites();
+  return Status::Ok();
+}
+
+void Kernel::FlushWrites() {
+  while (!pending_write_.empty() && control_) {
+    const ssize_t n = ::send(control_.get(), pending_write_.data(), pending_write_.size(),
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      pending_write_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      (void)loop_->Modify(control_.get(), EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+      return;
+    }
+    spdlog::warn("kernel {}: control channel write failed: {}", serial_,
+                 ErrnoStatus(Code::kInternal, "send").ToString());
+    pending_write_.clear();
+    return;
+  }
+  if (control_) (void)loop_->Modify(control_.get(), EPOLLIN | EPOLLRDHUP);
+}
+
+void Kernel::OnControl(uint32_t events) {
+  if ((events & EPOLLOUT) != 0) FlushWrites();
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) == 0) return;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(control_.get(), buf, sizeof buf);
+    if (n > 0) {
+      decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    // EOF or error: the kernel is gone or going; the pidfd reports the end.
+    loop_->Remove(control_.get());
+    control_.reset();
+    break;
+  }
+  for (;;) {
+    auto next = decoder_.Next();
+    if (!next.ok()) {
+      spdlog::error("kernel {}: {}; stopping it", serial_, next.status().ToString());
+      Kill();
+      return;
+    }
+    if (!next->has_value()) break;
+    const nlohmann::json msg = std::move(**next);
+    if (msg.value("type", "") == "ready") {
+      ready_ = true;
+      ready_info_ = msg;
+    }
+    // Frames come from code we do not trust (user code can write fd 3): a malformed one is the
+    // kernel's end, never the server's.
+    try {
+      if (cb_.on_message) cb_.on_message(msg);
+    } catch (const std::exception& ex) {
+      spdlog::error("kernel {}: unusable message ({}); stopping it", serial_, ex.what());
+      Kill();
+      return;
+    }
+    if (!alive_) return;
+  }
+}
+
+void Kernel::ReadPipe(int stream) {
+  char buf[65536];
+  while (out_[stream]) {
+    const ssize_t n = ::read(out_[stream].get(), buf, sizeof buf);
+    if (n > 0) {
+      if (cb_.on_output) cb_.on_output(stream, std::string_view(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    loop_->Remove(out_[stream].get());
+    out_[stream].reset();
+  }
+}
+
+void Kernel::OnPipe(int stream, uint32_t) { ReadPipe(stream); }
+
+void Kernel::DrainOutput() {
+  ReadPipe(1);
+  ReadPipe(2);
+}
+
+void Kernel::OnPidfd() {
+  auto st = sandbox_.TryWait();
+  if (st.ok() && !st->has_value()) return;  // spurious
+  const jail::ExitStatus exit = st.ok() ? **st : jail::ExitStatus{0, SIGKILL};
+  alive_ = false;
+  // Whatever the kernel wrote before dying belongs to the running cell.
+  DrainOutput();
+  if (control_) OnControl(EPOLLIN);
+  Close();
+  if (!exit_reported_) {
+    exit_reported_ = true;
+    if (cb_.on_exit) cb_.on_exit(exit);
+  }
+}
+
+Status Kernel::Interrupt() {
+  if (!alive_) return Status(Code::kUnavailable, "the kernel is not running");
+  return sandbox_.Signal(SIGINT);
+}
+
+void Kernel::Kill() {
+  if (alive_) sandbox_.Kill();
+}
+
+Result<jail::CgroupUsage> Kernel::Usage() const {
+  if (!sandbox_.cgroup) return FailedPrecondition("no cgroup for this kernel");
+  return sandbox_.cgroup->Usage();
+}
+
+}  // namespace mcpx::session

@@ -1,0 +1,104 @@
+// One Python kernel: sandbox/kernel/mcpx_kernel.py running in its own jail and cgroup.
+//
+// The kernel talks over three fds that the event loop watches: a control socketpair (framed
+// JSON, fd 3 inside), and the stdout and stderr pipes (fd 1 and 2 inside), plus the sandbox's
+// pidfd for its end. Nothing here blocks: writes are queued, reads happen when epoll says so.
+// Ordering: the kernel flushes a cell's output into the pipes before it writes the reply, so
+// draining the pipes when a reply arrives puts every byte of the cell before its result.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jail/cgroup.h"
+#include "jail/jail.h"
+#include "jail/policy.h"
+#include "jail/seccomp_compiler.h"
+#include "session/frame_codec.h"
+#include "util/event_loop.h"
+#include "util/status.h"
+#include "util/unique_fd.h"
+
+namespace mcpx::session {
+
+// Where the kernel's pieces are on the host; shared by every kernel of a server.
+struct KernelConfig {
+  jail::PolicyPtr policy;
+  std::shared_ptr<const std::vector<jail::SeccompProgram>> seccomp;  // compiled once
+  std::string rootfs_dir;                                            // rootfs/ (manifest, etc/)
+  std::string workspace;      // host workspace, /workspace inside
+  std::string packages_dir;   // package overlay, read-only at /opt/mcpx/packages
+  std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel
+  std::string mpl_cache_dir;  // prepared matplotlib cache, read-only at /opt/mcpx/mpl-cache
+  jail::CgroupManager* cgroups = nullptr;
+};
+
+inline constexpr const char* kMplCacheInside = "/opt/mcpx/mpl-cache";
+
+class Kernel {
+ public:
+  struct Callbacks {
+    std::function<void(const nlohmann::json&)> on_message;  // every frame, `ready` included
+    std::function<void(int stream, std::string_view data)> on_output;  // stream 1 or 2
+    std::function<void(jail::ExitStatus)> on_exit;  // the sandbox ended; after this, nothing
+  };
+
+  static Result<std::unique_ptr<Kernel>> Start(EventLoop* loop, const KernelConfig& config,
+                                               uint64_t serial);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // Replacing callbacks is how a warm kernel moves from the pool to a session.
+  void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
+
+  bool ready() const { return ready_; }
+  bool alive() const { return alive_; }
+  const nlohmann::json& ready_info() const { return ready_info_; }
+  uint64_t serial() const { return serial_; }
+  pid_t pid() const { return sandbox_.pid; }
+  int64_t started_ms() const { return started_ms_; }
+
+  Status Send(const nlohmann::json& message);
+  // SIGINT to the sandbox's init, which forwards it to Python (KeyboardInterrupt).
+  Status Interrupt();
+  // Ends the sandbox now; on_exit follows from the event loop.
+  void Kill();
+  // Reads stdout/stderr until they are empty (called when a reply arrives).
+  void DrainOutput();
+  // cgroup accounting; kFailedPrecondition without a cgroup.
+  Result<jail::CgroupUsage> Usage() const;
+  bool has_cgroup() const { return sandbox_.cgroup != nullptr; }
+
+ private:
+  Kernel(EventLoop* loop, uint64_t serial) : loop_(loop), serial_(serial) {}
+
+  void OnControl(uint32_t events);
+  void OnPipe(int stream, uint32_t events);
+  void OnPidfd();
+  void FlushWrites();
+  void ReadPipe(int stream);
+  void Close();
+
+  EventLoop* loop_;
+  uint64_t serial_;
+  jail::Sandbox sandbox_;
+  UniqueFd control_;
+  UniqueFd out_[3];  // [1] stdout, [2] stderr
+  FrameDecoder decoder_;
+  std::string pending_write_;
+  Callbacks cb_;
+  nlohmann::json ready_info_;
+  bool ready_ = false;
+  bool alive_ = true;
+  bool exit_reported_ = false;
+  int64_t started_ms_ = 0;
+};
+
+}  // namespace mcpx::session

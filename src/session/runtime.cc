@@ -1,0 +1,94 @@
+#include "session/runtime.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "jail/seccomp_compiler.h"
+
+extern char** environ;
+
+namespace mcpx::session {
+namespace {
+
+Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status(Code::kFailedPrecondition,
+                  "cannot create " + dir + ": " + ec.message() + " (choose another --state-dir)",
+                  ec.value());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
+                                      jail::CgroupManager* cgroups) {
+  KernelConfig c;
+  // Built-in first, then the profile (see seccomp_compiler.h for why this order).
+  auto builtin = jail::CompileBuiltinFilter();
+  if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in seccomp filter");
+  auto profile = jail::CompileSeccompProfile(policy->seccomp);
+  if (!profile.ok()) {
+    return profile.status().Annotate("cannot compile the seccomp profile of policy '" +
+                                     policy->name + "'");
+  }
+  c.seccomp = std::make_shared<const std::vector<jail::SeccompProgram>>(
+      std::vector<jail::SeccompProgram>{std::move(builtin).value(), std::move(profile).value()});
+  c.policy = std::move(policy);
+  c.rootfs_dir = paths.rootfs_dir;
+  c.kernel_dir = paths.kernel_dir;
+  c.workspace = paths.workspace;
+  c.packages_dir = paths.state_dir + "/packages";
+  c.mpl_cache_dir = paths.state_dir + "/mpl-cache";
+  c.cgroups = cgroups;
+  RETURN_IF_ERROR(MakeDirs(c.packages_dir));
+  RETURN_IF_ERROR(MakeDirs(c.mpl_cache_dir));
+  return c;
+}
+
+bool MplCacheReady(const KernelConfig& config) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(config.mpl_cache_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("fontlist-", 0) == 0 && e.path().extension() == ".json") return true;
+  }
+  return false;
+}
+
+Result<pid_t> StartMplCachePrep(const KernelConfig& config) {
+  if (MplCacheReady(config)) return static_cast<pid_t>(-1);
+  const std::string script = config.kernel_dir + "/prepare_mpl_cache.py";
+  std::vector<std::string> args = {"/usr/bin/python3", "-s", "-E", script, config.mpl_cache_dir};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // A clean environment: no user fonts from HOME, no PYTHONPATH surprises.
+  std::string home = "HOME=" + config.mpl_cache_dir;
+  std::string path = "PATH=/usr/bin:/bin";
+  std::string lang = "LANG=C.UTF-8";
+  std::vector<char*> envp = {path.data(), home.data(), lang.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  // stdout is the protocol: the script's listing goes to stderr with our logs.
+  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return Status(Code::kFailedPrecondition, "cannot run " + script, rc);
+  spdlog::info("preparing the matplotlib font cache in {} (first start only)",
+               config.mpl_cache_dir);
+  return pid;
+}
+
+}  // namespace mcpx::session

@@ -1,0 +1,194 @@
+#include "tools/session_tools.h"
+
+#include <string>
+#include <utility>
+
+#include "tools/args.h"
+
+namespace mcpx::tools {
+namespace {
+
+using session::SessionManager;
+
+class ExecutePythonTool : public Tool {
+ public:
+  explicit ExecutePythonTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
+
+  json Definition() const override {
+    const auto& limits = m_->policy().limits;
+    return {
+        {"name", "execute_python"},
+        {"title", "Run Python"},
+        {"description",
+         "Runs Python 3 code in a persistent, sandboxed session (like a notebook kernel): "
+         "variables, imports and functions survive between calls of the same session. The value "
+         "of the last expression is returned; matplotlib figures left open (or shown with "
+         "plt.show() / display()) come back as PNG images. numpy, pandas and matplotlib are "
+         "available. Files live in /workspace (the working directory; use read_file/write_file "
+         "for them). There is no network and no interactive input(). Default timeout " +
+             std::to_string(limits.timeout_default_s) + " s (max " +
+             std::to_string(limits.timeout_max_s) + " s); memory limit " +
+             std::to_string(limits.memory_bytes >> 20) + " MiB per session."},
+        {"inputSchema",
+         {{"type", "object"},
+          {"properties",
+           {{"code", {{"type", "string"}, {"description", "Python source to run."}}},
+            {"session",
+             {{"type", "string"},
+              {"description",
+               "Session name (letters, digits, '_', '-', '.'); each session has its own "
+               "interpreter and variables."},
+              {"default", "default"},
+              {"pattern", "^[A-Za-z0-9_.-]{1,64}$"}}},
+            {"timeout_seconds",
+             {{"type", "number"},
+              {"description", "Wall-clock limit for this call; capped by the policy."},
+              {"exclusiveMinimum", 0}}}}},
+          {"required", {"code"}},
+          {"additionalProperties", false}}},
+        {"outputSchema", session::ExecuteOutputSchema()},
+        {"annotations",
+         {{"title", "Run Python"},
+          {"readOnlyHint", false},
+          {"destructiveHint", true},
+          {"idempotentHint", false},
+          {"openWorldHint", true}}}};
+  }
+
+  void Call(ToolCallPtr call) override {
+    auto args = Args::Parse(call->arguments(), {"code", "session", "timeout_seconds"});
+    if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));
+    auto code = args->RequiredString("code");
+    if (!code.ok()) return call->Finish(ErrorResult(code.status().message()));
+    auto session = args->OptionalString("session");
+    if (!session.ok()) return call->Finish(ErrorResult(session.status().message()));
+    auto timeout = args->OptionalNumber("timeout_seconds");
+    if (!timeout.ok()) return call->Finish(ErrorResult(timeout.status().message()));
+    m_->Execute(std::move(call), session->value_or("default"), std::move(code).value(), *timeout);
+  }
+
+ private:
+  std::shared_ptr<SessionManager> m_;
+};
+
+class ListSessionsTool : public Tool {
+ public:
+  explicit ListSessionsTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
+
+  json Definition() const override {
+    const json nullable_number = {{"type", json::array({"number", "null"})}};
+    return {
+        {"name", "list_sessions"},
+        {"title", "List Python sessions"},
+        {"description",
+         "Lists the open Python sessions with their state (starting, idle, busy, stopped), age, "
+         "idle time, memory use and execution count."},
+        {"inputSchema",
+         {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", false}}},
+        {"outputSchema",
+         {{"type", "object"},
+          {"properties",
+           {{"sessions",
+             {{"type", "array"},
+              {"items",
+               {{"type", "object"},
+                {"properties",
+                 {{"session", {{"type", "string"}}},
+                  {"state", {{"type", "string"}}},
+                  {"age_seconds", {{"type", "number"}}},
+                  {"idle_seconds", {{"type", "number"}}},
+                  {"execution_count", {{"type", "integer"}}},
+                  {"queued", {{"type", "integer"}}},
+                  {"memory_bytes", nullable_number},
+                  {"peak_memory_bytes", nullable_number},
+                  {"cpu_ms", nullable_number},
+                  {"kernel_restarts", {{"type", "integer"}}}}},
+                {"required", {"session", "state", "age_seconds", "execution_count"}}}}}},
+            {"max_sessions", {{"type", "integer"}}},
+            {"warm_kernels", {{"type", "integer"}}},
+            {"memory_limit_bytes", {{"type", "integer"}}}}},
+          {"required", {"sessions", "max_sessions"}}}},
+        {"annotations",
+         {{"title", "List Python sessions"},
+          {"readOnlyHint", true},
+          {"destructiveHint", false},
+          {"idempotentHint", true},
+          {"openWorldHint", false}}}};
+  }
+
+  void Call(ToolCallPtr call) override {
+    auto args = Args::Parse(call->arguments(), {});
+    if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));
+    json list = m_->ListSessions();
+    std::string text;
+    for (const auto& s : list["sessions"]) {
+      text += s["session"].get<std::string>() + ": " + s["state"].get<std::string>() + ", " +
+              std::to_string(s["execution_count"].get<uint64_t>()) + " executions";
+      if (s["memory_bytes"].is_number()) {
+        text += ", " + std::to_string(s["memory_bytes"].get<uint64_t>() >> 20) + " MiB";
+      }
+      text += "\n";
+    }
+    if (text.empty()) text = "no sessions yet (execute_python starts one)\n";
+    call->Finish(StructuredResult(std::move(list), std::move(text)));
+  }
+
+ private:
+  std::shared_ptr<SessionManager> m_;
+};
+
+class ResetSessionTool : public Tool {
+ public:
+  explicit ResetSessionTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
+
+  json Definition() const override {
+    return {
+        {"name", "reset_session"},
+        {"title", "Reset a Python session"},
+        {"description",
+         "Stops the session's Python interpreter and forgets its variables; the next "
+         "execute_python call in that session starts fresh. Workspace files are kept."},
+        {"inputSchema",
+         {{"type", "object"},
+          {"properties",
+           {{"session",
+             {{"type", "string"}, {"description", "Session to reset."}, {"default", "default"}}}}},
+          {"additionalProperties", false}}},
+        {"outputSchema",
+         {{"type", "object"},
+          {"properties", {{"session", {{"type", "string"}}}, {"existed", {{"type", "boolean"}}}}},
+          {"required", {"session", "existed"}}}},
+        {"annotations",
+         {{"title", "Reset a Python session"},
+          {"readOnlyHint", false},
+          {"destructiveHint", true},
+          {"idempotentHint", true},
+          {"openWorldHint", false}}}};
+  }
+
+  void Call(ToolCallPtr call) override {
+    auto args = Args::Parse(call->arguments(), {"session"});
+    if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));
+    auto session = args->OptionalString("session");
+    if (!session.ok()) return call->Finish(ErrorResult(session.status().message()));
+    const std::string name = session->value_or("default");
+    const bool existed = m_->Reset(name);
+    call->Finish(StructuredResult({{"session", name}, {"existed", existed}},
+                                  existed
+                                      ? "session '" + name + "' was reset"
+                                      : "session '" + name + "' did not exist; nothing to reset"));
+  }
+
+ private:
+  std::shared_ptr<SessionManager> m_;
+};
+
+}  // namespace
+
+void AddSessionTools(Registry& registry, std::shared_ptr<SessionManager> manager) {
+  registry.Add(std::make_unique<ExecutePythonTool>(manager));
+  registry.Add(std::make_unique<ListSessionsTool>(manager));
+  registry.Add(std::make_unique<ResetSessionTool>(std::move(manager)));
+}
+
+}  // namespace mcpx::tools
