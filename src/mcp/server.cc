@@ -62,6 +62,7 @@ RpcError FromStatus(const Status& st) {
       return {rpc::kResourceNotFound, "resource not found: " + st.ToString()};
     case Code::kInvalidArgument:
     case Code::kPermissionDenied:
+    case Code::kResourceExhausted:  // e.g. a file over the resources/read cap: the request's fault
       return {rpc::kInvalidParams, st.ToString()};
     default:
       return {rpc::kInternalError, st.ToString()};

@@ -77,6 +77,13 @@ const json& Arr(const json& o, const char* key) {
   return it != o.end() && it->is_array() ? *it : kEmpty;
 }
 
+double DurationMs(std::chrono::steady_clock::time_point since) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - since)
+                      .count();
+  return static_cast<double>(us) / 1000.0;
+}
+
 }  // namespace
 
 struct SessionManager::Execution {
@@ -88,6 +95,7 @@ struct SessionManager::Execution {
   std::string out_spill, err_spill;
   std::unique_ptr<OutputBuffer> out, err;
   int64_t start_ms = 0;
+  std::chrono::steady_clock::time_point start_tp;  // duration_ms at sub-millisecond precision
   bool started = false;
   std::string forced_status;  // "timeout" or "cancelled" once interrupted
   std::string kill_reason;    // set by whoever decided to kill the kernel
@@ -353,6 +361,7 @@ void SessionManager::Begin(Session& s) {
   const auto& limits = config_.policy->limits;
   e.started = true;
   e.start_ms = e.last_progress_ms = EventLoop::NowMs();
+  e.start_tp = std::chrono::steady_clock::now();
   e.execution_count = ++s.execution_count;
   e.state_notice = std::exchange(s.lost_notice, "");
   e.out = std::make_unique<OutputBuffer>(
@@ -683,7 +692,7 @@ void SessionManager::Complete(Session& s, const json* reply, std::optional<jail:
                      {"error", error},
                      {"images", images},
                      {"truncated", truncated},
-                     {"duration_ms", static_cast<double>(now - e.start_ms)},
+                     {"duration_ms", DurationMs(e.start_tp)},
                      {"cpu_ms", cpu_ms ? json(*cpu_ms) : json(nullptr)},
                      {"peak_memory_bytes", peak ? json(*peak) : json(nullptr)},
                      {"kill_reason", kill_reason},

@@ -71,7 +71,9 @@ Result<std::optional<uint64_t>> Args::OptionalUint(std::string_view name) const 
   if (v == nullptr) return std::optional<uint64_t>();
   if (v->is_number_unsigned()) return std::optional<uint64_t>(v->get<uint64_t>());
   if (v->is_number_integer()) {
-    return InvalidArgument("argument '" + std::string(name) + "' must not be negative");
+    const int64_t i = v->get<int64_t>();
+    if (i < 0) return InvalidArgument("argument '" + std::string(name) + "' must not be negative");
+    return std::optional<uint64_t>(static_cast<uint64_t>(i));
   }
   if (v->is_number_float()) {
     const double d = v->get<double>();

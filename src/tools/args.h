@@ -18,8 +18,11 @@ namespace mcpx::tools {
 class Args {
  public:
   // args must be an object (or null, read as {}); allowed lists every accepted name.
+  // Args keeps a pointer to `args`: it must outlive the Args (a temporary is refused).
   static Result<Args> Parse(const nlohmann::json& args,
                             std::initializer_list<std::string_view> allowed);
+  static Result<Args> Parse(const nlohmann::json&& args,
+                            std::initializer_list<std::string_view> allowed) = delete;
 
   Result<std::string> RequiredString(std::string_view name) const;
   Result<std::optional<std::string>> OptionalString(std::string_view name) const;
