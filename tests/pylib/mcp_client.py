@@ -174,9 +174,14 @@ class McpClient:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self.proc.poll() is None:
-            self.close()
+            stderr = self.stderr_text()
+            code = self.close()
+            # A clean exit on EOF is part of the contract; under ASan a leak report makes it fail.
+            if exc_type is None:
+                assert code == 0, "server exited with %s on EOF; stderr:\n%s" % (code,
+                                                                                  stderr[-4000:])
         else:
             self._stderr.close()
             self._tmp.cleanup()
