@@ -162,7 +162,7 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
                   s.pidfd ? "" : "needs Linux 5.3+"});
   rows.push_back({0, "clone3", s.clone3, false, "CLONE_INTO_CGROUP (race-free cgroup join)",
                   s.clone3 ? "" : "needs Linux 5.7+; sandboxes join their cgroup after fork"});
-  rows.push_back({0, "overlayfs", s.overlayfs, false, "package overlay for install_package",
+  rows.push_back({0, "overlayfs", s.overlayfs, false, "package overlay (install_package, not built yet)",
                   s.overlayfs ? "" : "`modprobe overlay` (not listed in /proc/filesystems)"});
   return rows;
 }
