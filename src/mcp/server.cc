@@ -35,9 +35,8 @@ constexpr std::string_view kInstructions =
     "workspace: tool paths are relative to it, and code sees it at /workspace (also its working "
     "directory). Python state (variables, imports, loaded data) persists between execute_python "
     "calls of the same session; use reset_session to start over. matplotlib figures come back "
-    "as images automatically, so there is no need to save them to see them. install_package "
-    "adds a package that every session can import at once. There is no network access from "
-    "code.";
+    "as images automatically, so there is no need to save them to see them. numpy, pandas and "
+    "matplotlib are available. There is no network access from code.";
 
 // Cursors are opaque to clients; the offset inside is ours to change.
 constexpr std::string_view kCursorPrefix = "tools:";
