@@ -18,6 +18,10 @@ constexpr size_t kReadChunk = size_t{64} << 10;
 // Reads per readiness event before yielding to the other fds (epoll is level-triggered, so the
 // rest is picked up on the next iteration).
 constexpr int kReadsPerWakeup = 16;
+// Backpressure: a client that sends requests but does not read replies would grow the output
+// queue without bound. Past the high mark we stop reading requests until it drains to the low one.
+constexpr size_t kPauseInputAbove = size_t{64} << 20;
+constexpr size_t kResumeInputBelow = size_t{8} << 20;
 
 bool IsBlank(std::string_view s) {
   for (char c : s) {
@@ -140,7 +144,7 @@ void StdioTransport::StopReading() {
 }
 
 void StdioTransport::OnReadable() {
-  for (int i = 0; i < kReadsPerWakeup && reading_; ++i) {
+  for (int i = 0; i < kReadsPerWakeup && reading_ && !input_paused_; ++i) {
     std::array<char, kReadChunk> buf;
     const ssize_t n = read(in_fd_, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
@@ -156,7 +160,7 @@ void StdioTransport::OnReadable() {
 }
 
 void StdioTransport::ReadChunk() {
-  if (!reading_) return;
+  if (!reading_ || input_paused_) return;
   std::array<char, kReadChunk> buf;
   ssize_t n;
   do {
@@ -215,7 +219,30 @@ void StdioTransport::WriteQueued() {
   }
 }
 
+void StdioTransport::UpdateInputPause() {
+  if (!input_paused_ && reading_ && queued_bytes_ > kPauseInputAbove) {
+    spdlog::warn("the client is not reading replies ({} bytes queued); pausing input",
+                 queued_bytes_);
+    input_paused_ = true;
+    if (watching_in_) {
+      loop_.Remove(in_fd_);
+      watching_in_ = false;
+      paused_watch_ = true;
+    }
+  } else if (input_paused_ && queued_bytes_ < kResumeInputBelow) {
+    input_paused_ = false;
+    if (!reading_) return;
+    if (paused_watch_) {
+      paused_watch_ = false;
+      if (loop_.Add(in_fd_, EPOLLIN, [this](uint32_t) { OnReadable(); }).ok()) watching_in_ = true;
+    } else {
+      loop_.Post([this] { ReadChunk(); });
+    }
+  }
+}
+
 void StdioTransport::UpdateWriteWatch() {
+  UpdateInputPause();
   const bool want = !queue_.empty() && !out_broken_ && out_pollable_;
   if (want && !watching_out_) {
     Status st = loop_.Add(out_fd_, EPOLLOUT, [this](uint32_t) {

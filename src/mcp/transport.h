@@ -76,6 +76,7 @@ class StdioTransport : public MessageSink {
   bool Consume(const char* data, size_t n);
   void WriteQueued();
   void UpdateWriteWatch();
+  void UpdateInputPause();
   void Close();
 
   EventLoop& loop_;
@@ -91,6 +92,8 @@ class StdioTransport : public MessageSink {
   bool out_pollable_ = true;
   bool out_broken_ = false;
   bool closed_ = false;
+  bool input_paused_ = false;  // output queue over the high mark
+  bool paused_watch_ = false;  // stdin was epoll-watched when paused
   std::deque<std::string> queue_;
   size_t front_offset_ = 0;  // bytes of queue_.front() already written
   size_t queued_bytes_ = 0;

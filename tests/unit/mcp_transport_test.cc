@@ -236,3 +236,28 @@ TEST_F(TransportTest, RestoresBlockingFlagsOnDestruction) {
 
 }  // namespace
 }  // namespace mcpx::mcp
+
+namespace mcpx::mcp {
+namespace {
+
+// A client that sends but never reads: past the high mark, input stops being read (memory stays
+// bounded); once the client reads, input resumes.
+TEST_F(TransportTest, PausesInputWhileTheClientDoesNotRead) {
+  StdioTransport t(*loop_, in_read_.get(), out_write_.get());
+  ASSERT_TRUE(t.Start(Callbacks()).ok());
+  const json big = {{"blob", std::string(1 << 20, 'x')}};
+  for (int i = 0; i < 70; ++i) t.Send(big);  // ~70 MiB queued: the pipe holds 64 KiB
+  ASSERT_GT(t.queued_bytes(), size_t{64} << 20);
+  Write("{\"after\":1}\n");
+  for (int i = 0; i < 10; ++i) loop_->RunOnce(milliseconds(10));
+  EXPECT_TRUE(lines_.empty()) << "input was read although the client is not reading";
+  // The client reads everything: the queue drains, input resumes.
+  RunUntil([&] {
+    ReadOut();
+    return !lines_.empty();
+  });
+  EXPECT_EQ(lines_, std::vector<std::string>{"{\"after\":1}"});
+}
+
+}  // namespace
+}  // namespace mcpx::mcp
