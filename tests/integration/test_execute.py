@@ -282,3 +282,25 @@ def test_session_cap_gives_a_clear_error(client):
         run(client, "1", session=f"cap{i}")
     r = client.call("execute_python", {"code": "1", "session": "one-too-many"})
     assert r["isError"] and "session limit" in text_of(r)
+
+
+def test_a_real_analysis_session(client):
+    """The issue's acceptance path: CSV via write_file, pandas over several calls, a plot back."""
+    rows = "\n".join(f"2026-01-{d:02d},{city},{t}" for d in range(1, 29)
+                     for city, t in (("Oslo", d % 7 - 3), ("Lima", 18 + d % 5)))
+    client.call("write_file", {"path": "temps/daily.csv", "content": "date,city,temp\n" + rows})
+    _, s = run(client, "import pandas as pd\ndf = pd.read_csv('temps/daily.csv', "
+                       "parse_dates=['date'])\ndf.shape", session="analysis")
+    assert s["result"] == "(56, 3)"
+    _, s = run(client, "weekly = df.groupby([pd.Grouper(key='date', freq='W'), 'city'])"
+                       "['temp'].mean().unstack()\nweekly.round(1)", session="analysis")
+    assert s["status"] == "ok" and "Oslo" in s["result"] and "Lima" in s["result"]
+    r, s = run(client, "ax = weekly.plot(title='Weekly mean temperature')\n"
+                       "ax.set_ylabel('°C')\nweekly.to_csv('temps/weekly.csv')",
+               session="analysis")
+    assert s["status"] == "ok", s
+    imgs = [c for c in r["content"] if c["type"] == "image"]
+    assert len(imgs) == 1
+    w, h = png_size(imgs[0]["data"])
+    assert w > 100 and h > 100
+    assert "Lima" in text_of(client.call("read_file", {"path": "temps/weekly.csv"}))
