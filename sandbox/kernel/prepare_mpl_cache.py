@@ -54,7 +54,7 @@ def main(argv):
     for path in caches:
         print(path)
     print(f"prepare_mpl_cache: matplotlib {matplotlib.__version__}, "
-          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+          f"{time.perf_counter() - started:.2f} s")
     return 0
 
 

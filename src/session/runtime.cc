@@ -79,8 +79,9 @@ Result<pid_t> StartMplCachePrep(const KernelConfig& config) {
   std::vector<char*> envp = {path.data(), home.data(), lang.data(), nullptr};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  // stdout is the protocol: the script's listing goes to stderr with our logs.
-  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+  // stdout is the protocol: the script's listing of what it wrote is dropped; only its
+  // errors (stderr) reach our log.
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
