@@ -52,7 +52,7 @@ std::string Usage() {
          "        [--warm N]   MCP over stdio (the default command); N kernels kept ready (1)\n"
          "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
          "  doctor                                 which isolation layers this machine supports\n"
-         "  probe [--policy P] [--json]            run the escape-probe corpus in the sandbox\n"
+         "  probe [--policy P] [--json]            escape-probe corpus (not built yet)\n"
          "  policy show|export [--policy P] [--format oci]\n"
          "                                         print the policy / export its seccomp profile\n"
          "  version, help\n"
