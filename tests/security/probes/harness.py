@@ -1,0 +1,177 @@
+"""Shared helpers for the tests/security/test_server_*.py suites (hostile code through `serve`).
+
+Every suite runs its cases against a root server and an unprivileged one (uid 65534 through
+setpriv), one module-scoped server per user: a kernel start costs about a second of CPU, so tests
+share servers and reset the sessions they opened instead of starting new servers.
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "pylib"))
+
+from mcp_client import McpClient, text_of  # noqa: E402
+
+NOBODY = 65534
+USERS = ["root", "unprivileged"]
+PROBES = os.path.dirname(os.path.abspath(__file__))
+# The TypeScript SDK client refuses messages above this (DESIGN.md "Facts about real clients").
+CLIENT_MESSAGE_LIMIT = 10 * 1000 * 1000
+
+
+def probe(name):
+    """The source of a snippet in tests/security/probes/, to run inside a kernel."""
+    with open(os.path.join(PROBES, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def start_server(user, args=(), **kw):
+    """A server as `user` ("root" or "unprivileged"), or a skip with the reason."""
+    if not os.environ.get("MCPX_BIN"):
+        pytest.skip("MCPX_BIN is not set (run through ctest or set it to the binary)")
+    if os.geteuid() != 0:
+        if user == "root":
+            pytest.skip("suite not running as root: the root-server case needs root")
+        c = McpClient(args=args, **kw)
+    else:
+        c = McpClient(args=args, user=None if user == "root" else NOBODY, **kw)
+    c.user = user
+    return c
+
+
+def stop_server(c):
+    if c.proc.poll() is None:
+        code = c.close()
+        assert code == 0, "server exit %s; stderr:\n%s" % (code, c.stderr_text()[-4000:])
+
+
+def run(c, code, session="default", timeout_seconds=None, wait=180):
+    """execute_python; returns (CallToolResult, structuredContent)."""
+    args = {"code": code, "session": session}
+    if timeout_seconds is not None:
+        args["timeout_seconds"] = timeout_seconds
+    r = c.call("execute_python", args, timeout=wait)
+    assert "structuredContent" in r, r
+    return r, r["structuredContent"]
+
+
+def run_ok(c, code, session="default", **kw):
+    r, s = run(c, code, session, **kw)
+    assert s["status"] == "ok", "%s\n%s" % (s, c.stderr_text()[-2000:])
+    return s
+
+
+def last_line(s):
+    lines = s["stdout"].strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def reset_named_sessions(c, keep=("default",)):
+    """Resets every session but `keep`, so the policy's session cap is never reached."""
+    if c.proc.poll() is not None:
+        return
+    for s in c.call("list_sessions", {})["structuredContent"]["sessions"]:
+        if s["session"] not in keep:
+            c.call("reset_session", {"session": s["session"]})
+
+
+def assert_alive(c):
+    """The server still answers and is still running."""
+    r = c.request("ping", timeout=30)
+    assert r.get("result") == {}, r
+    assert c.proc.poll() is None, c.stderr_text()[-4000:]
+
+
+# -- the server's process tree, seen from the host -----------------------------------------
+
+def children(pid):
+    out = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid):
+    seen, todo = [], [pid]
+    while todo:
+        for ch in children(todo.pop()):
+            if ch not in seen:
+                seen.append(ch)
+                todo.append(ch)
+    return seen
+
+
+def status_fields(pid):
+    """/proc/<pid>/status as a dict of strings, or None when the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:
+        return None
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def pids_with_marker(marker):
+    """Host pids whose command line contains `marker` (bytes)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and any(marker in arg for arg in cmdline(int(name))):
+            found.append(int(name))
+    return found
+
+
+def kernel_pids(server_pid):
+    """Host pids of the server's kernel interpreters (the sandbox init's children)."""
+    return [p for p in descendants(server_pid)
+            if any(arg.endswith(b"mcpx_kernel.py") for arg in cmdline(p))]
+
+
+def pidns_of(c, session):
+    """Inode of `session`'s PID namespace (starts the session's kernel if needed)."""
+    s = run_ok(c, "import os\nprint(os.stat('/proc/self/ns/pid').st_ino)", session)
+    return int(last_line(s))
+
+
+def pids_in_pidns(ino):
+    """Host pids whose PID namespace is `ino`: what is left of one sandbox."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat("/proc/%s/ns/pid" % name).st_ino == ino:
+                    found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def host_pid_of(c, session):
+    """Host pid of `session`'s kernel: the kernel reports its pid-namespace inode and the test
+    matches it against /proc/<pid>/ns/pid of the server's kernels."""
+    ino = pidns_of(c, session)
+    for p in kernel_pids(c.proc.pid):
+        try:
+            if os.stat("/proc/%d/ns/pid" % p).st_ino == ino:
+                return p
+        except OSError:
+            pass
+    raise AssertionError("no kernel of the server is in pid namespace %d" % ino)
+
+
+__all__ = ["McpClient", "text_of"]

@@ -1,0 +1,36 @@
+"""Workspace content written by a hostile kernel must not steer what the server runs outside the
+sandbox. The one unsandboxed helper is the matplotlib font-cache builder (session/runtime.cc
+StartMplCachePrep: host Python as the server's user, root for a root server), started when the
+state dir has no cache yet. It inherits the server's working directory, and matplotlib reads
+`./matplotlibrc` from there first; users commonly start the server inside their workspace.
+"""
+import os
+
+import pytest
+
+from probes.harness import USERS, run_ok, start_server, stop_server
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness (reported): the font-cache helper reads "
+                   "./matplotlibrc from the server's cwd, which a kernel can write")
+@pytest.mark.parametrize("user", USERS)
+def test_planted_matplotlibrc_does_not_reach_the_font_cache_helper(user):
+    planter = start_server(user)
+    ws = planter.workspace
+    try:
+        # text.usetex makes matplotlib run `latex` from PATH on the first text it draws.
+        run_ok(planter, "open('/workspace/matplotlibrc', 'w').write('text.usetex: True\\n')")
+        # A second server on the same workspace, started from inside it, with a fresh state dir.
+        second = start_server(user, workspace=ws, preexec=lambda: os.chdir(ws))
+        try:
+            run_ok(second, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.close('all')")
+            log = second.stderr_text()
+            cache = os.path.join(second.state_dir, "mpl-cache")
+            built = os.path.isdir(cache) and any(n.startswith("fontlist-") for n in
+                                                 os.listdir(cache))
+        finally:
+            stop_server(second)
+    finally:
+        stop_server(planter)
+    assert "tex" not in log.lower(), log[-3000:]
+    assert built, "the font cache was not built; log:\n" + log[-3000:]
