@@ -2,7 +2,9 @@
 
 #include <signal.h>
 #include <string.h>
+
 #include <sys/wait.h>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +15,7 @@
 
 #include "session/output_buffer.h"
 #include "session/runtime.h"
+#include "workspace/encoding.h"
 
 namespace mcpx::session {
 namespace {
@@ -50,31 +53,18 @@ Status ValidateSessionName(const std::string& name) {
   return Status::Ok();
 }
 
-uint64_t Base64DecodedSize(const std::string& b64) {
-  uint64_t n = b64.size() / 4 * 3;
-  if (!b64.empty() && b64.back() == '=') --n;
-  if (b64.size() > 1 && b64[b64.size() - 2] == '=') --n;
-  return n;
-}
-
 // Frames come from the sandbox, where user code can forge them: read fields without trusting types.
 std::string Str(const json& o, const char* key, const std::string& fallback) {
-  if (!o.is_object()) return fallback;
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
-int64_t Int(const json& o, const char* key) {
-  if (!o.is_object()) return 0;
-  auto it = o.find(key);
-  return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  if (!o.is_object() || !o.contains(key)) return fallback;
+  const json& v = o.at(key);
+  return v.is_string() ? v.get<std::string>() : fallback;
 }
 
 const json& Arr(const json& o, const char* key) {
   static const json kEmpty = json::array();
-  if (!o.is_object()) return kEmpty;
-  auto it = o.find(key);
-  return it != o.end() && it->is_array() ? *it : kEmpty;
+  if (!o.is_object() || !o.contains(key)) return kEmpty;
+  const json& v = o.at(key);
+  return v.is_array() ? v : kEmpty;
 }
 
 double DurationMs(std::chrono::steady_clock::time_point since) {
@@ -82,6 +72,48 @@ double DurationMs(std::chrono::steady_clock::time_point since) {
                       std::chrono::steady_clock::now() - since)
                       .count();
   return static_cast<double>(us) / 1000.0;
+}
+
+// Replies come from the sandbox, where user code can forge them (it can write fd 3). The kernel
+// keeps honest replies far below these caps; they bound what a forged one can make us send.
+constexpr size_t kMaxResultChars = 64u << 10;
+constexpr size_t kMaxTracebackChars = 64u << 10;
+constexpr size_t kMaxMessageChars = 8u << 10;
+constexpr size_t kMaxNotes = 16;
+constexpr size_t kMaxNoteChars = 2u << 10;
+constexpr size_t kMaxSavedPaths = 64;
+
+std::string Capped(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  const size_t omitted = s.size() - max;
+  s.resize(Utf8SafePrefix(s, max));
+  return s + "... [" + std::to_string(omitted) + " bytes omitted]";
+}
+
+// A kernel image is accepted only as a well-formed PNG within the policy's byte cap; its size
+// is read from the IHDR chunk, not taken from the reply.
+struct CheckedImage {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint64_t bytes = 0;
+};
+
+std::optional<CheckedImage> CheckPng(const std::string& b64, uint64_t max_bytes) {
+  if (b64.size() > (max_bytes / 3 + 1) * 4 + 4) return std::nullopt;
+  auto raw = workspace::Base64Decode(b64);
+  if (!raw.ok() || raw->size() < 24 || raw->size() > max_bytes) return std::nullopt;
+  // Only canonical base64 goes to the client (no whitespace or other leniency of the decoder).
+  if (workspace::Base64Encode(*raw) != b64) return std::nullopt;
+  static constexpr unsigned char kSig[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (std::memcmp(raw->data(), kSig, sizeof kSig) != 0 || raw->compare(12, 4, "IHDR") != 0) {
+    return std::nullopt;
+  }
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>((*raw)[at + i]);
+    return v;
+  };
+  return CheckedImage{be32(16), be32(20), raw->size()};
 }
 
 }  // namespace
@@ -600,29 +632,46 @@ void SessionManager::Complete(Session& s, const json* reply, std::optional<jail:
       status = Str(*reply, "status", "error") == "ok" ? "ok" : "error";
       if (reply->contains("result")) {
         const json& r = (*reply)["result"];
-        result = r.is_null() ? json(nullptr) : r.is_string() ? r : json(r.dump());
+        if (!r.is_null())
+          result = Capped(r.is_string() ? r.get<std::string>() : r.dump(), kMaxResultChars);
       }
       if (reply->contains("error") && (*reply)["error"].is_object()) {
         const json& err = (*reply)["error"];
-        error = {{"type", Str(err, "type", "Error")},
-                 {"message", Str(err, "message", "")},
-                 {"traceback", Str(err, "traceback", "")}};
+        error = {{"type", Capped(Str(err, "type", "Error"), 256)},
+                 {"message", Capped(Str(err, "message", ""), kMaxMessageChars)},
+                 {"traceback", Capped(Str(err, "traceback", ""), kMaxTracebackChars)}};
       }
+      size_t dropped = 0;
       for (const auto& img : Arr(*reply, "images")) {
         const std::string data = Str(img, "data", "");
-        const std::string mime = Str(img, "mime_type", "image/png");
-        if (data.empty() || mime.rfind("image/", 0) != 0) continue;
-        images.push_back({{"mime_type", mime},
-                          {"width", Int(img, "width")},
-                          {"height", Int(img, "height")},
-                          {"bytes", Base64DecodedSize(data)}});
-        image_blocks.push_back({{"type", "image"}, {"data", data}, {"mimeType", mime}});
+        const auto png = Str(img, "mime_type", "") == "image/png" &&
+                                 images.size() < config_.policy->limits.max_images
+                             ? CheckPng(data, config_.policy->limits.image_bytes)
+                             : std::nullopt;
+        if (!png) {
+          ++dropped;
+          continue;
+        }
+        images.push_back({{"mime_type", "image/png"},
+                          {"width", png->width},
+                          {"height", png->height},
+                          {"bytes", png->bytes}});
+        image_blocks.push_back({{"type", "image"}, {"data", data}, {"mimeType", "image/png"}});
+      }
+      if (dropped > 0) {
+        notes.push_back(std::to_string(dropped) +
+                        " image(s) from the kernel were not well-formed PNGs within the policy's "
+                        "caps and were dropped");
       }
       for (const auto& p : Arr(*reply, "saved_images")) {
-        if (p.is_string()) saved.push_back(p);
+        if (p.is_string() && saved.size() < kMaxSavedPaths) {
+          saved.push_back(Capped(p.get<std::string>(), 1024));
+        }
       }
       for (const auto& n : Arr(*reply, "notes")) {
-        if (n.is_string()) notes.push_back(n);
+        if (n.is_string() && notes.size() < kMaxNotes) {
+          notes.push_back(Capped(n.get<std::string>(), kMaxNoteChars));
+        }
       }
       if (reply->contains("cpu_ms") && (*reply)["cpu_ms"].is_number()) {
         cpu_ms = (*reply)["cpu_ms"].get<double>();
@@ -630,8 +679,9 @@ void SessionManager::Complete(Session& s, const json* reply, std::optional<jail:
     } else {
       status = "error";
       const json& err = reply->contains("error") ? (*reply)["error"] : json::object();
-      error = {{"type", Str(err, "type", "KernelError")},
-               {"message", Str(err, "message", "the kernel could not run the request")},
+      error = {{"type", Capped(Str(err, "type", "KernelError"), 256)},
+               {"message", Capped(Str(err, "message", "the kernel could not run the request"),
+                                  kMaxMessageChars)},
                {"traceback", ""}};
     }
     if (!e.forced_status.empty()) status = e.forced_status;

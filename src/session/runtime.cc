@@ -83,6 +83,9 @@ Result<pid_t> StartMplCachePrep(const KernelConfig& config) {
   // errors (stderr) reach our log.
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // matplotlib reads ./matplotlibrc first: run in the cache folder (ours, read-only to
+  // kernels), never in the server's cwd, which may be the workspace that sandboxed code writes.
+  posix_spawn_file_actions_addchdir_np(&fa, config.mpl_cache_dir.c_str());
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);

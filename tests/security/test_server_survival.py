@@ -218,8 +218,6 @@ time.sleep(3)
     assert_survived(server)
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (reported): image blocks of a forged reply "
-                   "pass with any image/* type and unchecked base64")
 def test_forged_images_are_validated(server):
     r, s = run(server, FIND_ID + """
 forge({'id': rid, 'type': 'result', 'status': 'ok', 'execution_count': 1, 'result': None,
@@ -238,8 +236,6 @@ time.sleep(3)
         assert b["data"].startswith("iVBORw0K"), b  # base64 of the PNG signature
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (reported): the server copies a forged "
-                   "reply's `result` without a size cap, so one cell can emit a >10 MB message")
 def test_forged_reply_cannot_blow_the_client_message_limit(server):
     # The kernel caps the result text and inline images; a forged reply is not capped by it.
     r, s = run(server, FIND_ID + """
