@@ -29,6 +29,9 @@ struct FdMapping {
 
 struct ChildPlan {
   IdMap ids;
+  // cgroup v1: the `tasks` file of each hierarchy of our cgroup, opened by the parent; the child
+  // moves itself in (see JoinCgroupInChild). Empty: the parent placed us (v2, or a fallback).
+  std::vector<int> cgroup_tasks;
   bool unshare_cgroup = true;
   bool net_namespace = true;  // false: installer on the host network
   std::string hostname = "sandbox";

@@ -1,5 +1,6 @@
 #include "jail/jail.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -136,9 +137,23 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   return plan;
 }
 
+// cgroup v1: opens the `tasks` file of each hierarchy of the sandbox's cgroup, for the child to
+// move itself in (JoinCgroupInChild says why). Empty when one cannot be opened (a fake cgroupfs in
+// tests, an unusual layout): the parent then writes cgroup.procs as before.
+std::vector<UniqueFd> OpenCgroupTasks(const Cgroup& cgroup) {
+  std::vector<UniqueFd> fds;
+  for (const std::string& dir : cgroup.dirs()) {
+    UniqueFd fd(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return {};
+    fds.push_back(std::move(fd));
+  }
+  return fds;
+}
+
 // clone3 into every namespace (and straight into the cgroup when it has a v2 dir fd); plain
 // clone when clone3 is ENOSYS (old kernel, or a container's seccomp). Returns 0 in the child.
-Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace) {
+// *into_cgroup tells whether the kernel placed the child in the cgroup (CLONE_INTO_CGROUP).
+Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace, bool* into_cgroup) {
   uint64_t flags =
       CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   if (net_namespace) flags |= CLONE_NEWNET;
@@ -148,8 +163,10 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace) {
   args.pidfd = reinterpret_cast<uint64_t>(&fd);
   args.exit_signal = SIGCHLD;
   args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
+  *into_cgroup = cgroup_fd >= 0;
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid < 0 && errno == ENOSYS) {
+    *into_cgroup = false;
     pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, &fd, nullptr, 0);
   }
   if (pid < 0) {
@@ -205,19 +222,25 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   UniqueFd child_end(pair[1]);
 
   const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
-  ASSIGN_OR_RETURN(const pid_t pid, CloneChild(cgroup_fd, &sb.pidfd, plan.net_namespace));
+  std::vector<UniqueFd> cgroup_tasks;
+  if (sb.cgroup && cgroup_fd < 0) cgroup_tasks = OpenCgroupTasks(*sb.cgroup);
+  for (const UniqueFd& fd : cgroup_tasks) plan.cgroup_tasks.push_back(fd.get());
+  bool into_cgroup = false;
+  ASSIGN_OR_RETURN(const pid_t pid,
+                   CloneChild(cgroup_fd, &sb.pidfd, plan.net_namespace, &into_cgroup));
   if (pid == 0) {
     parent_end.release();  // CLOEXEC anyway; not closing keeps the child free of side effects
     RunChild(plan, child_end.get());
   }
   sb.pid = pid;
   child_end.reset();
+  cgroup_tasks.clear();
 
   // From here on, any early return destroys `sb`, which kills and reaps the child.
   if (Status st = UserNsFromParent(pid, sb.ids); !st.ok()) {
     return st.Annotate("sandbox setup failed at step 'write id maps'");
   }
-  if (sb.cgroup && cgroup_fd < 0) {
+  if (sb.cgroup && !into_cgroup && plan.cgroup_tasks.empty()) {
     if (Status st = sb.cgroup->AddProcess(pid); !st.ok()) {
       return st.Annotate("sandbox setup failed at step 'join cgroup'");
     }

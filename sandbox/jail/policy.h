@@ -22,6 +22,7 @@ struct SeccompArg {
   uint64_t value = 0;
   uint64_t value_two = 0;
   std::string op;
+  bool operator==(const SeccompArg&) const = default;
 };
 
 struct SeccompRule {
@@ -30,6 +31,7 @@ struct SeccompRule {
   int errno_ret = -1;     // for SCMP_ACT_ERRNO (TRACE: message); -1 = use default_errno_ret.
                           // Parsed profiles store EPERM when errnoRet is absent (OCI default).
   std::vector<SeccompArg> args;
+  bool operator==(const SeccompRule&) const = default;
 };
 
 // The OCI runtime-spec (config-linux.md) seccomp object.
@@ -39,6 +41,7 @@ struct SeccompProfile {
   std::vector<std::string> architectures;  // SCMP_ARCH_X86_64, ...
   std::vector<std::string> flags;
   std::vector<SeccompRule> syscalls;
+  bool operator==(const SeccompProfile&) const = default;
 };
 
 struct Limits {

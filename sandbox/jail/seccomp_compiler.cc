@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -286,9 +287,44 @@ class BpfAssembler {
   std::vector<Fixup> fixups_;
 };
 
-}  // namespace
+// Recently compiled profiles. `exec` and the server load a policy (validation compiles its
+// profile) and then compile the same profile again for the spawn; the second time is served
+// from here. Keyed by the whole profile, so an edited copy never gets a stale program.
+class ProfileCache {
+ public:
+  bool Find(const SeccompProfile& profile, SeccompProgram* out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Entry& e : entries_) {
+      if (e.profile == profile) {
+        *out = e.program;
+        return true;
+      }
+    }
+    return false;
+  }
 
-Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
+  void Add(const SeccompProfile& profile, const SeccompProgram& program) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() == kMaxEntries) entries_.erase(entries_.begin());
+    entries_.push_back({profile, program});
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4;
+  struct Entry {
+    SeccompProfile profile;
+    SeccompProgram program;
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
+ProfileCache& Cache() {
+  static ProfileCache* cache = new ProfileCache();  // never destroyed: no exit-order issues
+  return *cache;
+}
+
+Result<SeccompProgram> CompileUncached(const SeccompProfile& profile) {
   ASSIGN_OR_RETURN(
       const uint32_t default_action,
       ActionFor(profile.default_action, profile.default_errno_ret, profile.default_errno_ret));
@@ -308,13 +344,17 @@ Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
   if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0) {
     return LibseccompError("enabling the binary-tree optimization", rc);
   }
+  // Listed architectures are checked but only the native one is compiled (seccomp_init holds
+  // it). A foreign section could only matter for calls that the built-in filter kills first
+  // (i386, x32) or that this kernel never makes (aarch64 on x86_64); without one they meet the
+  // bad-architecture kill here as well. Each extra section roughly tripled the compile time,
+  // which `exec` pays on every run.
   for (size_t i = 0; i < profile.architectures.size(); ++i) {
     const std::string& name = profile.architectures[i];
-    const uint32_t token = ArchToken(name);
-    const std::string where = "architectures[" + std::to_string(i) + "] '" + name + "'";
-    if (token == 0) return InvalidArgument(where + ": unknown architecture");
-    const int rc = seccomp_arch_add(ctx, token);
-    if (rc < 0 && rc != -EEXIST) return LibseccompError(where, rc);
+    if (ArchToken(name) == 0) {
+      return InvalidArgument("architectures[" + std::to_string(i) + "] '" + name +
+                             "': unknown architecture");
+    }
   }
 
   for (size_t r = 0; r < profile.syscalls.size(); ++r) {
@@ -358,6 +398,16 @@ Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
       return InvalidArgument("flags: unsupported seccomp flag '" + flag + "'");
     }
   }
+  return program;
+}
+
+}  // namespace
+
+Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
+  SeccompProgram program;
+  if (Cache().Find(profile, &program)) return program;
+  ASSIGN_OR_RETURN(program, CompileUncached(profile));
+  Cache().Add(profile, program);
   return program;
 }
 
