@@ -1,11 +1,15 @@
 #include "jail/cgroup_v1.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 namespace mcpx::jail {
 namespace {
@@ -135,6 +139,7 @@ class V1Manager final : public CgroupManager {
     if (own_.count("cpu") == 0) report_.detail += "; no cpu hierarchy, so no CPU quota";
     report_.base = parents_.at("memory");
     if (setup) {
+      RemoveStale();
       if (Status st = SetUp(); !st.ok()) {
         report_.controllers.clear();
         report_.detail += "; " + st.ToString();
@@ -172,6 +177,33 @@ class V1Manager final : public CgroupManager {
   }
 
  private:
+  // A server that was SIGKILLed cannot remove its mcpx-<pid> folders. They hold no process (the
+  // sandboxes died with it: PR_SET_PDEATHSIG), so the next server removes those of dead pids.
+  void RemoveStale() {
+    namespace fs = std::filesystem;
+    for (const auto& d : UniqueDirs(own_)) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(d, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("mcpx-", 0) != 0 || !e.is_directory(ec)) continue;
+        const std::string digits = name.substr(5);
+        if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+            digits.size() > 9) {
+          continue;
+        }
+        const auto pid = static_cast<pid_t>(std::stol(digits));
+        if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+        for (const auto& child : fs::directory_iterator(e.path(), ec)) {
+          if (child.is_directory(ec)) (void)fs_->Rmdir(child.path().string());
+        }
+        if (fs_->Rmdir(e.path().string()).ok()) {
+          spdlog::info("removed stale cgroup {} of a server (pid {}) that is gone",
+                       e.path().string(), pid);
+        }
+      }
+    }
+  }
+
   Status SetUp() {
     for (const auto& d : UniqueDirs(parents_)) {
       Status st = fs_->Mkdir(d);

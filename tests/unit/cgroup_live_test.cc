@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,6 +207,28 @@ TEST_F(CgroupLiveTest, SandboxDestructorKillsWhatIsLeft) {
   const int status = Wait(pid);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   for (const auto& d : dirs) EXPECT_FALSE(std::filesystem::exists(d)) << d;
+}
+
+}  // namespace
+}  // namespace mcpx::jail
+
+namespace mcpx::jail {
+namespace {
+
+TEST_F(CgroupLiveTest, StaleFoldersOfDeadServersAreRemoved) {
+  if (manager_->version() != CgroupVersion::kV1) GTEST_SKIP() << "stale cleanup is for cgroup v1";
+  const std::string own = std::filesystem::path(manager_->report().base).parent_path().string();
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  Wait(dead);
+  const std::string stale = own + "/mcpx-" + std::to_string(dead);
+  ASSERT_EQ(::mkdir(stale.c_str(), 0755), 0) << stale;
+  ASSERT_EQ(::mkdir((stale + "/mcpx-" + std::to_string(dead) + "-k1").c_str(), 0755), 0);
+  auto next_server = CgroupManager::Detect();  // what a new server does at start
+  EXPECT_FALSE(std::filesystem::exists(stale)) << stale << " was left behind";
+  // Our own folder (a live pid) is kept.
+  EXPECT_TRUE(std::filesystem::exists(manager_->report().base));
 }
 
 }  // namespace
