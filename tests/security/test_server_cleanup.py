@@ -6,22 +6,12 @@ server, and looks for them on the host by a unique marker in their command line;
 cgroup v1 it also checks that the server's `mcpx-<pid>*` cgroup folders are gone.
 """
 import os
-import time
 import uuid
 
 import pytest
 
-from probes.harness import (USERS, cmdline, descendants, pids_with_marker, run_ok, start_server,
+from probes.harness import (wait_for, USERS, cmdline, descendants, pids_with_marker, run_ok, start_server,
                             stop_server)
-
-
-def wait_for(pred, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def cgroup_dirs_of(server_pid):

@@ -6,11 +6,10 @@ sandbox/kernel/PROTOCOL.md §7 "Trust"). A sandbox's leftovers are found on the 
 namespace. Every case runs against a root server and an unprivileged one (uid 65534).
 """
 import json
-import time
 
 import pytest
 
-from probes.harness import (CLIENT_MESSAGE_LIMIT, USERS, assert_alive, last_line, pidns_of,
+from probes.harness import (wait_for, CLIENT_MESSAGE_LIMIT, USERS, assert_alive, last_line, pidns_of,
                             pids_in_pidns, reset_named_sessions, run, run_ok, start_server,
                             stop_server)
 
@@ -40,15 +39,6 @@ def assert_survived(c, hostile_session="hostile", dead_ns=None):
     assert last_line(s) == "keeper state", s
     s = run_ok(c, "print(6 * 7)", session=hostile_session)
     assert last_line(s) == "42", s
-
-
-def wait_for(pred, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def reply_size(result):

@@ -5,6 +5,7 @@ setpriv), one module-scoped server per user: a kernel start costs about a second
 share servers and reset the sessions they opened instead of starting new servers.
 """
 import os
+import time
 import sys
 
 import pytest
@@ -175,3 +176,13 @@ def host_pid_of(c, session):
 
 
 __all__ = ["McpClient", "text_of"]
+
+
+def wait_for(pred, seconds=20.0):
+    """Polls pred until it holds or `seconds` pass; returns its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
