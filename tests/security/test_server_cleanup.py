@@ -45,8 +45,10 @@ p = subprocess.Popen(['/usr/bin/python3', '-c',
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(p.pid, p.poll())
 """.replace("MARKER", repr(marker)), session=sess)["stdout"])
+    # The checks after the exit must be able to see them (give a loaded machine a moment to
+    # show both in /proc).
+    wait_for(lambda: len(pids_with_marker(marker.encode())) == len(sessions), 10)
     planted = pids_with_marker(marker.encode())
-    # The checks after the exit must be able to see them.
     assert len(planted) == len(sessions), (planted, said, [
         (p, cmdline(p)) for p in descendants(c.proc.pid)], c.stderr_text()[-3000:])
 
