@@ -216,11 +216,21 @@ threading.Thread(target=swap, daemon=True).start()
         note(server.call("list_files", {"path": "race"}, timeout=20))
         note(server.request("resources/read", {"uri": "file:///workspace/race/secret.txt"},
                             timeout=20).get("result", {"isError": True}))
-    s = run_ok(server, "open('/workspace/race_stop', 'w').close()\nimport time\n"
-               "time.sleep(0.2)\nprint(swaps[0])", session="racer")
+    s = run_ok(server, """
+open('/workspace/race_stop', 'w').close()
+time.sleep(0.2)
+if os.path.islink('/workspace/race'):  # the race ended swapped: put the folder back
+    libc.renameat2(-100, b'/workspace/race', -100, b'/workspace/race_link', RENAME_EXCHANGE)
+print(swaps[0])""", session="racer")
     assert int(last_line(s)) > 100, "the race did not run: %s" % s["stdout"]
     assert not leaked, leaked[:2]
     assert canary_state(canary) == before, "the server wrote through the swapped link"
+    # How many calls landed while the folder was in place depends on scheduling (with the
+    # swapper on the other core, nearly every call sees a swap and is refused): not asserted.
     print("race: %s" % results)
-    assert results["ok"] > 0, results  # the tools kept working inside the workspace
+    # Once the race is over, the same calls work again inside the workspace.
+    r = server.call("read_file", {"path": "race/secret.txt"}, timeout=20)
+    assert not r.get("isError") and "inside" in json.dumps(r), r
+    r = server.call("write_file", {"path": "race/after.txt", "content": "x"}, timeout=20)
+    assert not r.get("isError"), r
     assert_alive(server)
