@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
@@ -86,16 +87,17 @@ bool IsTarget(const ChildPlan& plan, int fd) {
 
 // Moves the mapped fds to their numbers, points unmapped stdio at /dev/null, and closes
 // everything else (CVE-2024-21626: a leaked host fd is a way out). The sync fd is kept just
-// above the mapped range; it is CLOEXEC and goes away at execve.
+// above the mapped range, and init's note fd (if any) just above it; both are CLOEXEC and go away
+// at the real process's execve.
 ChildFailure MapFds(ChildPlan& plan, int* sync_fd) {
   int max_target = 2;
-  int floor = *sync_fd;
+  int floor = std::max(*sync_fd, plan.init.note_fd);
   for (const FdMapping& m : plan.fds) {
     if (m.child_fd > max_target) max_target = m.child_fd;
     if (m.parent_fd > floor) floor = m.parent_fd;
   }
   if (max_target > floor) floor = max_target;
-  floor += 2;
+  floor += 3;
   // Copies first, above every source and target, so no dup3 below clobbers a source.
   for (size_t i = 0; i < plan.fds.size(); ++i) {
     plan.fd_scratch[i] = fcntl(plan.fds[i].parent_fd, F_DUPFD_CLOEXEC, floor);
@@ -103,12 +105,20 @@ ChildFailure MapFds(ChildPlan& plan, int* sync_fd) {
   }
   const int sync_copy = fcntl(*sync_fd, F_DUPFD_CLOEXEC, floor);
   if (sync_copy < 0) return ChildFail("duplicate mapped fds");
+  const int note_copy =
+      plan.init.note_fd >= 0 ? fcntl(plan.init.note_fd, F_DUPFD_CLOEXEC, floor) : -1;
+  if (plan.init.note_fd >= 0 && note_copy < 0) return ChildFail("duplicate mapped fds");
   for (size_t i = 0; i < plan.fds.size(); ++i) {
     if (dup3(plan.fd_scratch[i], plan.fds[i].child_fd, 0) < 0) return ChildFail("map fds");
   }
   const int sync_final = max_target + 1;
   if (dup3(sync_copy, sync_final, O_CLOEXEC) < 0) return ChildFail("map fds");
   *sync_fd = sync_final;
+  int last_kept = sync_final;
+  if (note_copy >= 0) {
+    if (dup3(note_copy, sync_final + 1, O_CLOEXEC) < 0) return ChildFail("map fds");
+    plan.init.note_fd = last_kept = sync_final + 1;
+  }
   for (int fd = 0; fd <= 2; ++fd) {
     if (IsTarget(plan, fd)) continue;
     const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -123,7 +133,7 @@ ChildFailure MapFds(ChildPlan& plan, int* sync_fd) {
   for (int fd = 3; fd <= max_target; ++fd) {
     if (!IsTarget(plan, fd)) close(fd);
   }
-  if (syscall(SYS_close_range, static_cast<unsigned>(sync_final + 1), ~0u, 0u) != 0) {
+  if (syscall(SYS_close_range, static_cast<unsigned>(last_kept + 1), ~0u, 0u) != 0) {
     return ChildFail("close inherited fds");
   }
   return ChildOk();
@@ -205,7 +215,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(ClearCapsInChild());
   // Last: every syscall above is done and need not be allowed by the policy.
   STEP(InstallSeccomp(plan.seccomp));
-  RunInit(plan.exec, sync_fd);
+  RunInit(plan.exec, plan.init, sync_fd);
 }
 
 }  // namespace mcpx::jail

@@ -43,6 +43,7 @@ struct ChildPlan {
   std::vector<FdMapping> fds;           // sorted by child_fd, child_fd unique
   std::vector<int> fd_scratch;          // fds.size() slots for the child's temporary copies
   ExecPlan exec;
+  InitWatch init;  // init.note_fd: a parent fd, moved next to the sync fd by MapFds
 };
 
 // The wire format of a failure report.

@@ -221,6 +221,18 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   UniqueFd parent_end(pair[0]);
   UniqueFd child_end(pair[1]);
 
+  // Init watches the process limit and says on this pipe when it struck.
+  int note[2];
+  if (pipe2(note, O_CLOEXEC) != 0) {
+    return ErrnoStatus(Code::kResourceExhausted, "cannot create the init note pipe");
+  }
+  sb.init_note_.reset(note[0]);
+  UniqueFd note_write(note[1]);
+  if (fcntl(note[0], F_SETFL, O_NONBLOCK) != 0) {
+    return ErrnoStatus(Code::kInternal, "cannot set up the init note pipe");
+  }
+  plan.init = {ProcessLimit(policy.limits), note_write.get()};
+
   const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
   std::vector<UniqueFd> cgroup_tasks;
   if (sb.cgroup && cgroup_fd < 0) cgroup_tasks = OpenCgroupTasks(*sb.cgroup);
@@ -234,6 +246,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   }
   sb.pid = pid;
   child_end.reset();
+  note_write.reset();
   cgroup_tasks.clear();
 
   // From here on, any early return destroys `sb`, which kills and reaps the child.
@@ -280,7 +293,8 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       landlock_abi(other.landlock_abi),
       seccomp(other.seccomp),
       ids(other.ids),
-      exit_(other.exit_) {}
+      exit_(other.exit_),
+      init_note_(std::move(other.init_note_)) {}
 
 Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
   if (this != &other) {
@@ -292,6 +306,7 @@ Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
     seccomp = other.seccomp;
     ids = other.ids;
     exit_ = other.exit_;
+    init_note_ = std::move(other.init_note_);
   }
   return *this;
 }
@@ -330,6 +345,12 @@ Result<std::optional<ExitStatus>> Sandbox::WaitImpl(bool block) {
   } else {
     st.signal = info.si_status;
   }
+  // Init wrote its note (if any) before it began to exit; the pipe is non-blocking.
+  char note = 0;
+  if (init_note_ && read(init_note_.get(), &note, 1) == 1) {
+    st.task_limit = note == kInitNoteTaskLimit;
+  }
+  init_note_.reset();
   exit_ = st;
   return exit_;
 }

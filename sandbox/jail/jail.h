@@ -52,9 +52,11 @@ struct SpawnRequest {
 
 // How the sandbox ended. Init reports its real process's end as an exit code (128+signal
 // when it was killed); `signal` is set only when init itself was killed (Kill()).
+// `task_limit`: init's watchdog killed everything at the policy's process limit.
 struct ExitStatus {
   int code = 0;
   int signal = 0;
+  bool task_limit = false;
   int ShellCode() const { return signal != 0 ? 128 + signal : code; }
 };
 
@@ -88,6 +90,8 @@ class Sandbox {
  private:
   Result<std::optional<ExitStatus>> WaitImpl(bool block);
   std::optional<ExitStatus> exit_;
+  UniqueFd init_note_;  // read end of init's note pipe
+  friend Result<Sandbox> Spawn(const SpawnRequest& request);
 };
 
 Result<Sandbox> Spawn(const SpawnRequest& request);

@@ -3,11 +3,18 @@
 // with the real process's status (exit code, or 128+signal). When it exits, the kernel kills
 // everything left in the PID namespace.
 //
+// It is also the process-limit watchdog: every 250 ms it counts the tasks of its PID namespace in
+// /proc, and when they reach the limit (where the pids controller or RLIMIT_NPROC makes the next
+// fork fail) it notes why on its note fd and SIGKILLs everything. A fork bomb then ends within a
+// tick instead of spinning at the limit until the cell's timeout, with or without a cgroup.
+//
 // It runs last in the child pipeline, so it is as confined as the code it starts: no
 // capabilities, no_new_privs, Landlock and seccomp are already in place. After starting the real
-// process it needs only clone, close_range/close, wait4, kill, exit_group.
+// process it needs only clone, close_range/close, wait4, kill, exit_group, and for the watchdog
+// openat, setitimer, getdents64, lseek, newfstatat, write (every Python profile allows them).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,8 +32,19 @@ struct ExecPlan {
 // Fills argv/envp from args/env; call once, after which the storage must not change.
 void FinishExecPlan(ExecPlan& plan);
 
+struct InitWatch {
+  uint64_t task_limit = 0;  // 0: no watchdog
+  int note_fd = -1;         // kept open by init only; receives kInitNoteTaskLimit
+};
+
+// The byte init writes on its note fd before it kills the namespace for the task limit.
+inline constexpr char kInitNoteTaskLimit = 'P';
+
 // Installs the forwarding handlers, starts the real process (which execs plan.path and on
-// failure reports {"execve", errno} on report_fd), then waits. Never returns.
-[[noreturn]] void RunInit(const ExecPlan& plan, int report_fd);
+// failure reports {"execve", errno} on report_fd), then waits (and watches). Never returns.
+[[noreturn]] void RunInit(const ExecPlan& plan, const InitWatch& watch, int report_fd);
+
+// Tasks (threads included) of the PID namespace whose procfs `proc_fd` is. Allocation-free.
+uint64_t CountTasks(int proc_fd);
 
 }  // namespace mcpx::jail

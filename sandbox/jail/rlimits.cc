@@ -1,8 +1,12 @@
 #include "jail/rlimits.h"
 
+#include <algorithm>
+
 namespace mcpx::jail {
 
-RlimitPlan BuildRlimitPlan(const Limits& limits, bool memory_in_cgroup) {
+uint64_t ProcessLimit(const Limits& limits) { return std::min(limits.nproc, limits.pids); }
+
+RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup) {
   RlimitPlan plan;
   auto add = [&plan](int resource, uint64_t value, const char* label) {
     plan.entries[plan.count++] = {resource, static_cast<rlim_t>(value), label};
@@ -11,8 +15,8 @@ RlimitPlan BuildRlimitPlan(const Limits& limits, bool memory_in_cgroup) {
   add(RLIMIT_FSIZE, limits.fsize_bytes, "rlimit FSIZE");
   add(RLIMIT_CORE, 0, "rlimit CORE");
   // Counted per user namespace (ucounts), so this is per sandbox, not per host user.
-  add(RLIMIT_NPROC, limits.nproc, "rlimit NPROC");
-  if (!memory_in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS");
+  add(RLIMIT_NPROC, in_cgroup ? limits.nproc : ProcessLimit(limits), "rlimit NPROC");
+  if (!in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS");
   return plan;
 }
 

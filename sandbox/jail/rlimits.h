@@ -21,9 +21,15 @@ struct RlimitPlan {
   size_t count = 0;
 };
 
-// NOFILE, FSIZE, CORE=0, NPROC; AS only when `memory_in_cgroup` is false (an address-space cap
-// is a poor memory limit, so it is the fallback, not the default).
-RlimitPlan BuildRlimitPlan(const Limits& limits, bool memory_in_cgroup);
+// NOFILE, FSIZE, CORE=0, NPROC. Without a cgroup (`in_cgroup` false) the rlimits stand in for
+// it: AS bounds memory (an address-space cap is a poor memory limit, so it is the fallback, not
+// the default), and NPROC is lowered to ProcessLimit(); with a cgroup NPROC is the looser
+// `nproc` backstop behind the pids controller.
+RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup);
+
+// The most tasks a sandbox can hold (the pids controller or NPROC stops the next fork there), and
+// the count at which init's watchdog stops it (mini_init.h).
+uint64_t ProcessLimit(const Limits& limits);
 
 // Child: lowers soft and hard limits (never raises above the current hard limit: that would
 // need CAP_SYS_RESOURCE in the initial namespace).

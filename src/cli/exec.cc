@@ -17,6 +17,7 @@
 #include "jail/jail.h"
 #include "jail/mounts.h"
 #include "jail/policy.h"
+#include "jail/rlimits.h"
 
 namespace mcpx::cli {
 namespace {
@@ -160,11 +161,15 @@ Result<int> Exec(const Options& opts) {
       if (usage->oom_kills > 0) {
         WriteStderr("killed: memory limit " + MiB(policy->limits.memory_bytes) + " exceeded\n");
       }
-      if (usage->pids_limit_hits > 0) {
+      if (usage->pids_limit_hits > 0 && !status.task_limit) {
         WriteStderr("note: process limit " + std::to_string(policy->limits.pids) +
                     " reached (fork/thread creation failed)\n");
       }
     }
+  }
+  if (status.task_limit) {
+    WriteStderr("killed: process limit " + std::to_string(jail::ProcessLimit(policy->limits)) +
+                " reached; the sandbox was stopped\n");
   }
   return status.ShellCode();
 }

@@ -78,6 +78,12 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
       "OMP_NUM_THREADS=" + std::to_string(threads),
       "MKL_NUM_THREADS=" + std::to_string(threads),
   };
+  if (config.cgroups == nullptr) {
+    // Memory is then bounded by RLIMIT_AS, which counts reservations: glibc reserves 64 MiB of
+    // address space per malloc arena (one per thread, up to 8 per core), and with the preloads
+    // a 1 GiB cap then fits about 23 threads. Two arenas let about 100 start.
+    req.env.push_back("MALLOC_ARENA_MAX=2");
+  }
   req.cwd = "/workspace";
   req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
   req.cgroups = config.cgroups;

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "jail/rlimits.h"
 #include "session/output_buffer.h"
 #include "session/runtime.h"
 #include "workspace/encoding.h"
@@ -30,6 +31,11 @@ constexpr int kSweepMs = 30000;
 constexpr const char* kOutputsDir = ".mcp-executor/outputs";
 
 std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+std::string ProcessLimitReason(uint64_t limit) {
+  return "process limit of " + std::to_string(limit) +
+         " reached (runaway fork or thread creation); the sandbox was stopped";
+}
 
 std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
@@ -499,6 +505,9 @@ std::string SessionManager::KillReason(Session& s, const Execution& e,
     }
   }
   if (!exit) return "killed";
+  if (exit->task_limit) {
+    return ProcessLimitReason(jail::ProcessLimit(limits));
+  }
   int sig = exit->signal;
   if (sig == 0 && exit->code > 128 && exit->code < 128 + 65) sig = exit->code - 128;
   if (sig == SIGKILL && !s.kernel->has_cgroup()) {
@@ -575,8 +584,7 @@ void SessionManager::Tick(const std::string& name, uint64_t exec_id) {
   if (s.kernel && s.kernel->has_cgroup() && e.kill_reason.empty()) {
     if (auto u = s.kernel->Usage();
         u.ok() && e.usage_start && u->pids_limit_hits > e.usage_start->pids_limit_hits) {
-      e.kill_reason = "process limit of " + std::to_string(config_.policy->limits.pids) +
-                      " reached (runaway fork or thread creation); the sandbox was stopped";
+      e.kill_reason = ProcessLimitReason(config_.policy->limits.pids);
       s.kernel->Kill();
       return;
     }
@@ -697,8 +705,7 @@ void SessionManager::Complete(Session& s, const json* reply, std::optional<jail:
       // A fork bomb that ended within the cell still leaves the pids limit hit behind.
       if (status != "killed" && e.usage_start &&
           u->pids_limit_hits > e.usage_start->pids_limit_hits && e.kill_reason.empty()) {
-        e.kill_reason = "process limit of " + std::to_string(limits.pids) +
-                        " reached (runaway fork or thread creation); the sandbox was stopped";
+        e.kill_reason = ProcessLimitReason(limits.pids);
         status = "killed";
         s.kernel->Kill();
       }

@@ -191,6 +191,20 @@ else:
     assert int(line.split()[2]) <= 512
 
 
+def test_runaway_fork_loop_is_stopped_at_the_limit(runner):
+    # Every copy retries when fork fails: only stopping the whole sandbox ends it.
+    proc = runner("""
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+""", timeout=60)
+    assert proc.returncode == 137, proc.stderr
+    assert "killed: process limit 128 reached" in proc.stderr, proc.stderr
+
+
 def test_allocate_4gib_is_stopped(runner):
     proc = runner("""
 try:

@@ -54,10 +54,12 @@ while True:
         os.fork()
     except OSError:
         pass
-""", session="hostile", timeout_seconds=5, wait=120)
-    assert s["status"] in ("timeout", "killed"), s
+""", session="hostile", timeout_seconds=60, wait=120)
+    # Stopped at the limit (the pids cgroup or, without one, the sandbox's init counting tasks),
+    # long before the timeout: an interrupt could not stop the forked copies.
+    assert s["status"] == "killed", s
+    assert "process limit" in s["kill_reason"], s
     assert r["isError"] is True
-    # SIGINT cannot stop forked children that ignore the cell's end: the sandbox must go.
     assert_survived(server, dead_ns=ns)
 
 

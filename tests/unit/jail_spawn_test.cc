@@ -345,6 +345,58 @@ TEST_F(JailTest, KillingInitEndsEveryProcess) {
   EXPECT_EQ(read(r.get(), &c, 1), 0);
 }
 
+// Init's watchdog: without it these loops spin at the limit (forks and thread starts fail and are
+// retried) until someone kills the sandbox. No cgroup here, as for an unprivileged server on v1.
+class ProcessLimitTest : public JailTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ProcessLimitTest, InitStopsTheSandboxAtTheProcessLimit) {
+  policy_->limits.pids = 24;
+  SpawnRequest req = Request({"/usr/bin/python3", "-c", GetParam()});
+  req.env.push_back("MALLOC_ARENA_MAX=1");
+  auto sb = Spawn(req);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  pollfd pfd{sb->pidfd.get(), POLLIN, 0};
+  // Bounded only so a regression fails instead of hanging the suite.
+  if (poll(&pfd, 1, 20000) != 1) {
+    sb->Kill();
+    FAIL() << "the sandbox still runs 20 s after reaching its process limit";
+  }
+  auto st = sb->Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->task_limit);
+  EXPECT_EQ(st->ShellCode(), 128 + SIGKILL);
+}
+
+INSTANTIATE_TEST_SUITE_P(Loops, ProcessLimitTest,
+                         ::testing::Values(
+                             // Processes: every child runs the same loop.
+                             "import os\n"
+                             "while True:\n"
+                             "  try: os.fork()\n"
+                             "  except OSError: pass\n",
+                             // Threads count too (they are tasks for NPROC and pids alike).
+                             // Small stacks and one arena: without a cgroup, RLIMIT_AS would
+                             // stop the threads before the process limit does.
+                             "import threading, time\n"
+                             "threading.stack_size(256 * 1024)\n"
+                             "while True:\n"
+                             "  try: threading.Thread(target=time.sleep, args=(600,)).start()\n"
+                             "  except RuntimeError: pass\n"));
+
+TEST_F(JailTest, BelowTheProcessLimitNothingIsStopped) {
+  policy_->limits.pids = 24;
+  Run run = RunPython(
+      "import os, threading, time\n"
+      "ts = [threading.Thread(target=time.sleep, args=(1,)) for _ in range(8)]\n"
+      "for t in ts: t.start()\n"
+      "kids = [os.fork() or (time.sleep(1), os._exit(0)) for _ in range(8)]\n"
+      "for k in kids: os.waitpid(k, 0)\n"
+      "print('done')\n");
+  EXPECT_EQ(run.exit.ShellCode(), 0) << run.out;
+  EXPECT_FALSE(run.exit.task_limit);
+  EXPECT_EQ(run.out, "done\n");
+}
+
 TEST_F(JailTest, NumpyAndMatplotlibImport) {
   Run run = RunPython(
       "import numpy, matplotlib\n"
