@@ -302,15 +302,10 @@ Outcome Server::ListTools(const std::optional<std::string>& cursor) {
 
 Outcome Server::CallTool(std::string name, json arguments, json progress_token,
                          const Request& request) {
-  tools::Tool* tool = nullptr;
-  for (const auto& t : registry_.tools()) {
-    if (t->name() == name) tool = t.get();
-  }
+  tools::Tool* tool = registry_.Find(name);
   if (tool == nullptr) {
-    json names = json::array();
-    for (const auto& t : registry_.tools()) names.push_back(t->name());
     return RpcError{rpc::kInvalidParams, "unknown tool '" + name + "'",
-                    json{{"availableTools", std::move(names)}}};
+                    json{{"availableTools", registry_.names()}}};
   }
   const std::string key = Serialize(request.id);
   auto& in_flight = connection_->in_flight();

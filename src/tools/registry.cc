@@ -4,11 +4,14 @@
 
 namespace mcpx::tools {
 
-void Registry::Add(std::unique_ptr<Tool> tool) { tools_.push_back(std::move(tool)); }
+void Registry::Add(std::unique_ptr<Tool> tool) {
+  names_.push_back(tool->name());
+  tools_.push_back(std::move(tool));
+}
 
 Tool* Registry::Find(std::string_view name) const {
-  for (const auto& t : tools_) {
-    if (t->name() == name) return t.get();
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return tools_[i].get();
   }
   return nullptr;
 }

@@ -64,10 +64,17 @@ class FakeTool : public tools::Tool {
   Mode mode_;
 };
 
+// Registers fine (the registry reads its name once), then fails when tools/list asks again.
 class ThrowingDefinitionTool : public tools::Tool {
  public:
-  json Definition() const override { throw std::runtime_error("no definition today"); }
+  json Definition() const override {
+    if (asked_++ > 0) throw std::runtime_error("no definition today");
+    return {{"name", "flaky"}};
+  }
   void Call(tools::ToolCallPtr call) override { call->Finish(tools::TextResult("ok")); }
+
+ private:
+  mutable int asked_ = 0;
 };
 
 class FakeResources : public ResourceProvider {
