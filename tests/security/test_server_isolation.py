@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from probes.harness import (NOBODY, USERS, descendants, host_pid_of, kernel_pids, last_line,
-                            probe, reset_named_sessions, run, run_ok, start_server,
+from probes.harness import (ATTEMPT, NOBODY, USERS, descendants, host_pid_of, kernel_pids,
+                            last_line, probe, reset_named_sessions, run, run_ok, start_server,
                             status_fields, stop_server)
 
 
@@ -256,14 +256,7 @@ def host_landlock_abi():
 def test_landlock_stops_planting_links_in_workspace(server):
     if host_landlock_abi() < 1:
         pytest.skip("the host kernel has no Landlock: the policy's Landlock layer is inactive")
-    s = run_ok(server, """
-import errno, os, socket
-def attempt(name, fn):
-    try:
-        fn()
-        print(name + '=ok')
-    except OSError as e:
-        print(name + '=' + errno.errorcode[e.errno])
+    s = run_ok(server, ATTEMPT + """
 attempt('symlink', lambda: os.symlink('/etc/passwd', '/workspace/ll-evil'))
 attempt('fifo', lambda: os.mkfifo('/workspace/ll-fifo'))
 attempt('sock', lambda: socket.socket(socket.AF_UNIX).bind('/workspace/ll-sock'))

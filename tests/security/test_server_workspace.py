@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from probes.harness import (USERS, assert_alive, last_line, reset_named_sessions, run_ok,
+from probes.harness import (ATTEMPT, USERS, assert_alive, last_line, reset_named_sessions, run_ok,
                             start_server, stop_server, text_of)
 
 SECRET = "CANARY-SECRET-6f1d"
@@ -67,15 +67,8 @@ def server(request):
 
 @pytest.fixture(scope="module")
 def planted(server, canary):
-    s = run_ok(server, """
-import errno, os, socket
+    s = run_ok(server, ATTEMPT + """
 C = CANARY
-def attempt(name, fn):
-    try:
-        fn()
-        print(name + '=ok')
-    except OSError as e:
-        print(name + '=' + errno.errorcode[e.errno])
 attempt('evil', lambda: os.symlink('/etc/passwd', '/workspace/evil'))
 attempt('rootlink', lambda: os.symlink('/', '/workspace/rootlink'))
 attempt('outdir', lambda: os.symlink(C, '/workspace/outdir'))

@@ -186,3 +186,15 @@ def wait_for(pred, seconds=20.0):
             return True
         time.sleep(0.1)
     return pred()
+
+
+# Cell prelude: attempt(name, fn) prints name=ok, or name=<errno name> when fn raises OSError.
+ATTEMPT = """
+import errno, os, socket
+def attempt(name, fn):
+    try:
+        fn()
+        print(name + '=ok')
+    except OSError as e:
+        print(name + '=' + errno.errorcode[e.errno])
+"""
