@@ -65,8 +65,13 @@ run execute_roundtrip "$PY" "$HERE/execute_roundtrip.py" "$CALLS" "$PLOTS"
 section "5. new session's first call: warm pool vs --warm 0; idle memory per session"
 run session "$PY" "$HERE/session_bench.py" "$SESSION_RUNS"
 
+if [[ $(id -u) == 0 ]]; then
+  section "6. a retrying fork loop: call to reply, root server and uid 65534 server"
+  run fork_loop "$PY" "$HERE/fork_loop_stop.py" 3
+fi
+
 section "summary"
-grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory)' "$LOG" || true
+grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server )' "$LOG" || true
 echo "full output: $LOG"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}"
