@@ -115,9 +115,11 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
                         ns.ipc == 0 && ns.uts == 0 && ns.cgroup == 0, "all three", ipc_err));
 
   rows.push_back({6, "rlimits", true, true,
-                  cg.usable ? "NOFILE, FSIZE, CORE=0, NPROC"
-                            : "NOFILE, FSIZE, CORE=0, NPROC, and AS in place of the cgroup "
-                              "memory limit",
+                  cg.usable
+                      ? "NOFILE, FSIZE, CORE=0, NPROC; a sandbox reaching the process "
+                        "limit is stopped by its init"
+                      : "NOFILE, FSIZE, CORE=0, AS in place of the cgroup memory limit, "
+                        "NPROC in place of pids (a sandbox reaching it is stopped by its init)",
                   ""});
 
   Row cgroup{7, "cgroup limits", cg.usable, false, "", cg.usable ? "" : cg.fix};
@@ -162,7 +164,8 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
                   s.pidfd ? "" : "needs Linux 5.3+"});
   rows.push_back({0, "clone3", s.clone3, false, "CLONE_INTO_CGROUP (race-free cgroup join)",
                   s.clone3 ? "" : "needs Linux 5.7+; sandboxes join their cgroup after fork"});
-  rows.push_back({0, "overlayfs", s.overlayfs, false, "package overlay (install_package, not built yet)",
+  rows.push_back({0, "overlayfs", s.overlayfs, false,
+                  "package overlay (install_package, not built yet)",
                   s.overlayfs ? "" : "`modprobe overlay` (not listed in /proc/filesystems)"});
   return rows;
 }
