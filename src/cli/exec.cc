@@ -114,8 +114,11 @@ Result<int> Exec(const Options& opts) {
   ASSIGN_OR_RETURN(std::string code, ReadCode(opts));
   ASSIGN_OR_RETURN(jail::PolicyPtr policy, jail::LoadPolicy(opts.policy, opts.policies_dir()));
   ASSIGN_OR_RETURN(std::string workspace, EnsureDir(opts.workspace, "workspace"));
-  ASSIGN_OR_RETURN(std::string packages,
-                   EnsureDir(opts.state_dir + "/packages", "package overlay"));
+  auto packages = EnsureDir(opts.state_dir + "/packages", "package overlay");
+  if (!packages.ok()) {
+    const Status& st = packages.status();
+    return Status(st.code(), st.message() + " (choose another --state-dir)", st.err());
+  }
 
   std::unique_ptr<jail::CgroupManager> cgroups = jail::CgroupManager::Detect();
   if (!cgroups->report().usable) {
@@ -135,7 +138,7 @@ Result<int> Exec(const Options& opts) {
   req.policy = policy;
   req.rootfs_dir = opts.rootfs_dir();
   req.workspace = workspace;
-  req.packages = packages;
+  req.packages = *packages;
   req.kernel_dir = opts.kernel_dir();
   req.argv = {"/usr/bin/python3", "-c", code};
   req.env = SandboxEnv();
