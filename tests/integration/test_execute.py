@@ -252,12 +252,27 @@ def test_sessions_run_in_parallel(client):
     assert a0 < b1 and b0 < a1, "the two sessions did not overlap in time"
 
 
-def test_ping_is_answered_while_code_runs(client):
+def test_requests_are_served_while_code_runs(client):
+    # The cell runs until a file appears that only a file tool call can create: its result can
+    # only come back if the server answered other requests while the cell was running.
+    code = ("import os, time\n"
+            "print('started', flush=True)\n"
+            "while not os.path.exists('/workspace/busy-go'):\n"
+            "    time.sleep(0.02)\n"
+            "'done'")
     rid = client.start("tools/call", {"name": "execute_python",
-                                      "arguments": {"code": "import time\ntime.sleep(2)\n'done'",
-                                                    "session": "busy"}})
-    pong = client.request("ping", {}, timeout=1.5)
-    assert pong["result"] == {}
+                                      "arguments": {"code": code, "session": "busy"}},
+                       meta={"progressToken": "busy"})
+    # Wait until the cell is really running (its output arrives as progress).
+    deadline = time.monotonic() + 60
+    while not any(m.get("method") == "notifications/progress" and
+                  "started" in m["params"].get("message", "") for m in client.notifications):
+        assert time.monotonic() < deadline, "the cell never started"
+        client.request("ping", {}, timeout=60)
+        time.sleep(0.05)
+    assert client.request("ping", {}, timeout=60)["result"] == {}
+    r = client.call("write_file", {"path": "busy-go", "content": ""})
+    assert not r.get("isError"), r
     assert client.wait(rid)["result"]["structuredContent"]["result"] == "'done'"
 
 

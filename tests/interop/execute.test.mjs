@@ -163,20 +163,22 @@ test('progress notifications reset the SDK timeout and carry the printed text', 
   await executeOk(server, 'import time');
 
   const code = [
-    'for i in range(10):',
+    'for i in range(20):',
     '    print(f"tick {i}")',
     '    time.sleep(0.3)',
     '"finished"',
   ].join('\n');
   const events = [];
+  // 6 s of code against a 3 s timeout: only the progress notifications (one per print, every
+  // 0.3 s) let the call finish.
   const result = await executeOk(server, code, undefined, {
-    timeout: 1500,
+    timeout: 3000,
     resetTimeoutOnProgress: true,
     onprogress: (p) => events.push(p),
   });
   assert.equal(result.structuredContent.result, "'finished'");
   assert.equal(result.structuredContent.stdout,
-    Array.from({ length: 10 }, (_, i) => `tick ${i}\n`).join(''));
+    Array.from({ length: 20 }, (_, i) => `tick ${i}\n`).join(''));
 
   // The SDK delivers notifications asynchronously; let the queued ones through.
   await tick();
