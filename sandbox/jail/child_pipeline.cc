@@ -61,6 +61,16 @@ ChildFailure DieWithParent() {
   return ChildOk();
 }
 
+// Until the real process's execve (which makes a new, dumpable mm), our memory is a copy of the
+// server's: its heap, with other sessions' code and output, and its environment. Not dumpable,
+// /proc/1/{mem,environ,maps,fd} of init are closed to the code in the sandbox, which otherwise
+// runs as the same host uid when the server is unprivileged (a root server's uid change already
+// cleared the flag).
+ChildFailure NotDumpable() {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ChildFail("clear dumpable");
+  return ChildOk();
+}
+
 ChildFailure UnshareCgroup(bool enabled) {
   if (enabled && unshare(CLONE_NEWCGROUP) != 0) return ChildFail("unshare cgroup namespace");
   return ChildOk();
@@ -194,6 +204,9 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(UserNsInChild(plan.ids));
   // After the uid change: changing credentials clears the parent-death signal.
   STEP(DieWithParent());
+  // After the parent has written our id maps (it needs /proc/<pid>/uid_map, owned by root once
+  // we are not dumpable).
+  STEP(NotDumpable());
   // Now that we are in our cgroup, so that it becomes our cgroup root.
   STEP(UnshareCgroup(plan.unshare_cgroup));
   STEP(SetHostname(plan.hostname));

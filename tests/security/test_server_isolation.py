@@ -5,6 +5,7 @@ has: kernels started by the session manager (warm pool included), several sessio
 in one server, the server's own fds and pipes, and its state dir. Every case runs against a root
 server and an unprivileged one (uid 65534).
 """
+import json
 import os
 import socket
 import stat
@@ -17,9 +18,13 @@ from probes.harness import (ATTEMPT, NOBODY, USERS, descendants, host_pid_of, ke
                             status_fields, stop_server)
 
 
+# In the server's environment: no sandbox may ever see it (the kernel gets an explicit env).
+SERVER_SECRET = "mcpx-server-secret-" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="module", params=USERS)
 def server(request):
-    c = start_server(request.param)
+    c = start_server(request.param, env={"MCPX_TEST_SERVER_SECRET": SERVER_SECRET})
     yield c
     stop_server(c)
 
@@ -330,6 +335,40 @@ def test_killing_pid1_inside_ends_only_its_own_sandbox(server):
     assert last_line(s) == "B state"
     s = run_ok(server, "print('a again')", session="a")
     assert last_line(s) == "a again"
+
+
+def test_init_memory_and_environment_are_closed(server):
+    # The sandbox's init is a fork of the server that never execs: its memory is a copy of the
+    # server's (other sessions' code and output, the environment). It runs as the kernel's uid,
+    # so only its not-dumpable flag keeps /proc/1 closed (an unprivileged server's sandboxes have
+    # the server's host uid).
+    s = run_ok(server, ATTEMPT + """
+SECRET = 'MCPX_TEST_SERVER_SECRET'.encode()
+found = []
+def read(path, n=1 << 16, seek=0):
+    with open(path, 'rb') as f:
+        f.seek(seek)
+        data = f.read(n)
+    if SECRET in data:
+        found.append(path)
+def read_heap():
+    heap = [l for l in open('/proc/1/maps') if '[heap]' in l][0]
+    lo, hi = (int(x, 16) for x in heap.split()[0].split('-'))
+    read('/proc/1/mem', hi - lo, lo)
+attempt('self_environ', lambda: read('/proc/self/environ'))
+attempt('environ', lambda: read('/proc/1/environ'))
+attempt('maps', lambda: read('/proc/1/maps'))
+attempt('mem', read_heap)
+attempt('fd', lambda: os.listdir('/proc/1/fd'))
+attempt('cwd', lambda: os.readlink('/proc/1/cwd'))
+print('found=' + ','.join(found))
+""", session="init")
+    r = lines_to_dict(s["stdout"])
+    assert r["self_environ"] == "ok", r  # the kernel's own environment: the probe works
+    for what in ("environ", "maps", "mem", "fd", "cwd"):
+        assert r[what] == "EACCES", (what, r)
+    assert r["found"] == "", r
+    assert SERVER_SECRET not in json.dumps(s)
 
 
 # -- fds ------------------------------------------------------------------------------------
