@@ -71,6 +71,16 @@ ChildFailure NotDumpable() {
   return ChildOk();
 }
 
+// Init's /proc/1/cmdline and comm stay readable (they never need ptrace access); they would
+// show the server's command line, with its host paths.
+ChildFailure HideServerArgs(const AddressRange& args) {
+  if (args.end > args.start) {
+    explicit_bzero(reinterpret_cast<void*>(args.start), args.end - args.start);
+  }
+  if (prctl(PR_SET_NAME, "mcpx-init", 0, 0, 0) != 0) return ChildFail("set process name");
+  return ChildOk();
+}
+
 ChildFailure UnshareCgroup(bool enabled) {
   if (enabled && unshare(CLONE_NEWCGROUP) != 0) return ChildFail("unshare cgroup namespace");
   return ChildOk();
@@ -207,6 +217,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   // After the parent has written our id maps (it needs /proc/<pid>/uid_map, owned by root once
   // we are not dumpable).
   STEP(NotDumpable());
+  STEP(HideServerArgs(plan.server_args));
   // Now that we are in our cgroup, so that it becomes our cgroup root.
   STEP(UnshareCgroup(plan.unshare_cgroup));
   STEP(SetHostname(plan.hostname));

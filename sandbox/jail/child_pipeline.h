@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct FdMapping {
   int child_fd = -1;
 };
 
+// A range of the server's address space, valid in the child too (it is a copy).
+struct AddressRange {
+  uintptr_t start = 0;
+  uintptr_t end = 0;
+};
+
 struct ChildPlan {
   IdMap ids;
   // cgroup v1: the `tasks` file of each hierarchy of our cgroup, opened by the parent; the child
@@ -42,6 +49,7 @@ struct ChildPlan {
   std::vector<SeccompProgram> seccomp;  // installed in this order
   std::vector<FdMapping> fds;           // sorted by child_fd, child_fd unique
   std::vector<int> fd_scratch;          // fds.size() slots for the child's temporary copies
+  AddressRange server_args;  // the server's argv strings, wiped so /proc/1/cmdline shows none
   ExecPlan exec;
   InitWatch init;  // init.note_fd: a parent fd, moved next to the sync fd by MapFds
 };

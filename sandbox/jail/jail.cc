@@ -10,6 +10,10 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -82,11 +86,38 @@ Status ValidateFds(std::vector<FdMapping>& fds) {
   return Status::Ok();
 }
 
+// The server's argv strings (fields 48 and 49 of /proc/self/stat); empty when unreadable.
+AddressRange ServerArgArea() {
+  static const AddressRange area = [] {
+    AddressRange r;
+    FILE* f = fopen("/proc/self/stat", "re");
+    if (f == nullptr) return r;
+    char buf[2048];
+    const size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name, which is in parentheses and may hold anything.
+    const char* p = strrchr(buf, ')');
+    if (p == nullptr) return r;
+    std::istringstream in(p + 1);
+    std::string field;
+    unsigned long long start = 0, end = 0;
+    for (int i = 3; i <= 49 && in >> field; ++i) {
+      if (i == 48) start = std::strtoull(field.c_str(), nullptr, 10);
+      if (i == 49) end = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    if (end > start) r = {static_cast<uintptr_t>(start), static_cast<uintptr_t>(end)};
+    return r;
+  }();
+  return area;
+}
+
 Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool memory_in_cgroup,
                                  int landlock_abi) {
   const Policy& policy = *req.policy;
   ChildPlan plan;
   plan.ids = ids;
+  plan.server_args = ServerArgArea();
   plan.net_namespace = !req.installer;
 
   MountRequest m;

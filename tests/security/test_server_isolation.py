@@ -362,6 +362,7 @@ attempt('mem', read_heap)
 attempt('fd', lambda: os.listdir('/proc/1/fd'))
 attempt('cwd', lambda: os.readlink('/proc/1/cwd'))
 print('found=' + ','.join(found))
+print('cmdline=' + open('/proc/1/cmdline', 'rb').read().replace(b'\\0', b' ').decode().strip())
 """, session="init")
     r = lines_to_dict(s["stdout"])
     assert r["self_environ"] == "ok", r  # the kernel's own environment: the probe works
@@ -369,6 +370,8 @@ print('found=' + ','.join(found))
         assert r[what] == "EACCES", (what, r)
     assert r["found"] == "", r
     assert SERVER_SECRET not in json.dumps(s)
+    # cmdline needs no ptrace access: init wipes the server's command line (host paths).
+    assert r["cmdline"] == "", r
 
 
 # -- fds ------------------------------------------------------------------------------------
