@@ -221,6 +221,13 @@ Status KillUntilEmpty(CgroupFs& fs, const std::vector<std::string>& procs_files,
                 "processes are still alive in " + procs_files.front() + " after repeated SIGKILL");
 }
 
+Status CheckCgroupName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return InvalidArgument("bad cgroup name '" + name + "'");
+  }
+  return Status::Ok();
+}
+
 Status RemoveCgroupDir(CgroupFs& fs, const std::string& dir) {
   for (int i = 0;; ++i) {
     Status st = fs.Rmdir(dir);

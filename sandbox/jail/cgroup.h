@@ -88,6 +88,8 @@ Status KillUntilEmpty(CgroupFs& fs, const std::vector<std::string>& procs_files,
 // rmdir, retrying briefly on EBUSY (the kernel marks a cgroup unpopulated slightly after its last
 // task exits). A missing directory counts as removed.
 Status RemoveCgroupDir(CgroupFs& fs, const std::string& dir);
+// A sandbox cgroup's name is one path component: not empty, not "." or "..", no '/'.
+Status CheckCgroupName(const std::string& name);
 
 class Cgroup {
  public:

@@ -156,9 +156,7 @@ class V1Manager final : public CgroupManager {
       return FailedPrecondition("cgroup v1 is not usable: " + report_.detail +
                                 "; fix: " + report_.fix);
     }
-    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-      return InvalidArgument("bad cgroup name '" + name + "'");
-    }
+    RETURN_IF_ERROR(CheckCgroupName(name));
     DirMap dirs;
     for (const auto& [c, d] : parents_) dirs[c] = d + "/" + name;
     std::vector<std::string> made;

@@ -193,9 +193,7 @@ class V2Manager final : public CgroupManager {
       return FailedPrecondition("cgroup v2 is not usable: " + report_.detail +
                                 "; fix: " + report_.fix);
     }
-    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-      return InvalidArgument("bad cgroup name '" + name + "'");
-    }
+    RETURN_IF_ERROR(CheckCgroupName(name));
     // Another server sharing our cgroup may have removed the parent when it exited.
     if (!fs_->Exists(parent_)) RETURN_IF_ERROR(EnableParent());
     const std::string path = parent_ + "/" + name;
