@@ -63,20 +63,30 @@ class JailTest : public ::testing::Test {
     return RunRequest(std::move(req));
   }
 
-  Run RunRequest(SpawnRequest req) {
+  struct Started {
+    Sandbox sb;
+    UniqueFd out;  // the read end of the pipe that is the sandbox's stdout and stderr
+  };
+
+  // Spawns `req` with stdout and stderr on one pipe whose write end only the sandbox holds.
+  static Result<Started> StartWithPipe(SpawnRequest req) {
     int p[2];
-    EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+    if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(Code::kInternal, "pipe2");
     UniqueFd r(p[0]), w(p[1]);
     req.fds = {{w.get(), 1}, {w.get(), 2}};
-    auto sb = Spawn(req);
-    if (!sb.ok()) {
-      ADD_FAILURE() << sb.status().ToString();
+    ASSIGN_OR_RETURN(Sandbox sb, Spawn(req));
+    return Started{std::move(sb), std::move(r)};
+  }
+
+  Run RunRequest(SpawnRequest req) {
+    auto started = StartWithPipe(std::move(req));
+    if (!started.ok()) {
+      ADD_FAILURE() << started.status().ToString();
       return {};
     }
-    w.reset();
     Run run;
-    run.out = ReadAll(r.get());
-    auto st = sb->Wait();
+    run.out = ReadAll(started->out.get());
+    auto st = started->sb.Wait();
     EXPECT_TRUE(st.ok());
     if (st.ok()) run.exit = *st;
     return run;
@@ -296,53 +306,43 @@ TEST_F(JailTest, ExitCodesPassThroughInit) {
 }
 
 TEST_F(JailTest, InitForwardsSigintAsKeyboardInterrupt) {
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  UniqueFd r(p[0]), w(p[1]);
-  SpawnRequest req = Request({"/usr/bin/python3", "-u", "-c",
-                              "import time\n"
-                              "try:\n"
-                              "  print('ready'); time.sleep(600)\n"
-                              "except KeyboardInterrupt:\n"
-                              "  print('interrupted')\n"});
-  req.fds = {{w.get(), 1}, {w.get(), 2}};
-  auto sb = Spawn(req);
-  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
-  w.reset();
-  ASSERT_EQ(ReadLine(r.get()), "ready\n");
-  ASSERT_TRUE(sb->Signal(SIGINT).ok());
-  EXPECT_EQ(ReadAll(r.get()), "interrupted\n");
-  auto st = sb->Wait();
+  auto started = StartWithPipe(Request({"/usr/bin/python3", "-u", "-c",
+                                        "import time\n"
+                                        "try:\n"
+                                        "  print('ready'); time.sleep(600)\n"
+                                        "except KeyboardInterrupt:\n"
+                                        "  print('interrupted')\n"}));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const int r = started->out.get();
+  ASSERT_EQ(ReadLine(r), "ready\n");
+  ASSERT_TRUE(started->sb.Signal(SIGINT).ok());
+  EXPECT_EQ(ReadAll(r), "interrupted\n");
+  auto st = started->sb.Wait();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->ShellCode(), 0);
 }
 
 TEST_F(JailTest, KillingInitEndsEveryProcess) {
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  UniqueFd r(p[0]), w(p[1]);
   // A daemonized grandchild keeps stdout open; EOF on the pipe proves it died with init.
-  SpawnRequest req = Request({"/usr/bin/python3", "-u", "-c",
-                              "import os, time\n"
-                              "if os.fork() == 0:\n"
-                              "  os.setsid()\n"
-                              "  if os.fork() == 0: time.sleep(600)\n"
-                              "  os._exit(0)\n"
-                              "print('ready'); time.sleep(600)\n"});
-  req.fds = {{w.get(), 1}, {w.get(), 2}};
-  auto sb = Spawn(req);
-  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
-  w.reset();
-  ASSERT_EQ(ReadLine(r.get()), "ready\n");
-  sb->Kill();
-  auto st = sb->Wait();
+  auto started = StartWithPipe(Request({"/usr/bin/python3", "-u", "-c",
+                                        "import os, time\n"
+                                        "if os.fork() == 0:\n"
+                                        "  os.setsid()\n"
+                                        "  if os.fork() == 0: time.sleep(600)\n"
+                                        "  os._exit(0)\n"
+                                        "print('ready'); time.sleep(600)\n"}));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const int r = started->out.get();
+  ASSERT_EQ(ReadLine(r), "ready\n");
+  started->sb.Kill();
+  auto st = started->sb.Wait();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->signal, SIGKILL);
   // Bounded only so a regression fails instead of hanging the suite.
-  pollfd pfd{r.get(), POLLIN, 0};
+  pollfd pfd{r, POLLIN, 0};
   ASSERT_EQ(poll(&pfd, 1, 20000), 1) << "an orphan survived the sandbox's init";
   char c;
-  EXPECT_EQ(read(r.get(), &c, 1), 0);
+  EXPECT_EQ(read(r, &c, 1), 0);
 }
 
 // Init's watchdog: without it these loops spin at the limit (forks and thread starts fail and are
