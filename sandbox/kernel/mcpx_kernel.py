@@ -57,6 +57,8 @@ def _setup_matplotlib_env():
     cache = os.environ.get("MCPX_MPL_CACHE")
     if cache and os.path.isdir(cache):
         for name in os.listdir(cache):
+            if name.endswith(".matplotlib-lock"):
+                continue  # a lock left by an older server that built the cache in place
             src = os.path.join(cache, name)
             if os.path.isfile(src) and not os.path.islink(src):
                 try:

@@ -8,7 +8,12 @@ import os
 
 import pytest
 
-from probes.harness import USERS, run_ok, start_server, stop_server
+from probes.harness import USERS, run_ok, start_server, stop_server, wait_for
+
+
+def font_cache_built(state_dir):
+    cache = os.path.join(state_dir, "mpl-cache")
+    return os.path.isdir(cache) and any(n.startswith("fontlist-") for n in os.listdir(cache))
 
 
 @pytest.mark.parametrize("user", USERS)
@@ -22,10 +27,9 @@ def test_planted_matplotlibrc_does_not_reach_the_font_cache_helper(user):
         second = start_server(user, workspace=ws, preexec=lambda: os.chdir(ws))
         try:
             run_ok(second, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.close('all')")
+            # The helper runs beside the kernels; under load it may finish after the cell.
+            built = wait_for(lambda: font_cache_built(second.state_dir), seconds=120)
             log = second.stderr_text()
-            cache = os.path.join(second.state_dir, "mpl-cache")
-            built = os.path.isdir(cache) and any(n.startswith("fontlist-") for n in
-                                                 os.listdir(cache))
         finally:
             stop_server(second)
     finally:

@@ -1,5 +1,6 @@
 """Startup: preload, default fd, and the time to `ready` (reported, never asserted)."""
 
+import json
 import os
 import statistics
 import subprocess
@@ -68,3 +69,41 @@ def test_startup_time_report(tmp_path, capsys):
             if plots:
                 line += f", first plot {statistics.median(plots):.0f} ms"
             print(line)
+
+
+def test_cache_build_never_exposes_a_lock_or_a_partial_file(tmp_path):
+    """Kernels copy the cache folder while the helper may still be building it; they must only
+    ever see finished files there (a copied lock file made matplotlib wait 5 s and fail)."""
+    pytest.importorskip("matplotlib")
+    cache = tmp_path / "mpl-cache"
+    cache.mkdir()
+    seen = set()
+    helper = subprocess.Popen([PYTHON, os.path.join(KERNEL_DIR, "prepare_mpl_cache.py"),
+                               str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while helper.poll() is None:
+        seen.update(os.listdir(cache))
+    out, err = helper.communicate()
+    assert helper.returncode == 0, err
+    seen.update(os.listdir(cache))
+    assert seen and all(n.startswith("fontlist-") and n.endswith(".json") for n in seen), seen
+    for name in seen:
+        json.loads((cache / name).read_text())
+    assert os.listdir(tmp_path) == ["mpl-cache"], "the build folder was left behind"
+
+
+def test_a_leftover_lock_in_the_cache_is_not_copied(tmp_path):
+    pytest.importorskip("matplotlib")
+    cache = tmp_path / "mpl-cache"
+    subprocess.run([PYTHON, os.path.join(KERNEL_DIR, "prepare_mpl_cache.py"), str(cache)],
+                   check=True, capture_output=True, timeout=300)
+    (fontlist,) = [n for n in os.listdir(cache) if n.startswith("fontlist-")]
+    (cache / (fontlist + ".matplotlib-lock")).write_text("")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    kernel = Kernel(ws, preload="matplotlib", env={"MCPX_MPL_CACHE": str(cache)})
+    try:
+        assert kernel.ready["failed_preloads"] == []
+        reply = kernel.execute("import os\nsorted(os.listdir(os.environ['MPLCONFIGDIR']))")
+        assert reply["result"] == repr([fontlist])
+    finally:
+        kernel.close()
