@@ -225,6 +225,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(MountsInChild(plan.mounts));
   // Needs CAP_NET_ADMIN in our net namespace.
   if (plan.net_namespace) STEP(LoopbackUpInChild());
+  // All but RLIMIT_AS, which the real process sets for itself before execve (rlimits.h).
   STEP(RlimitsInChild(plan.rlimits));
   STEP(NewSession());
   // After pivot_root so stdio can point at the new root's /dev/null.
@@ -239,7 +240,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(ClearCapsInChild());
   // Last: every syscall above is done and need not be allowed by the policy.
   STEP(InstallSeccomp(plan.seccomp));
-  RunInit(plan.exec, plan.init, sync_fd);
+  RunInit(plan.exec, plan.rlimits, plan.init, sync_fd);
 }
 
 }  // namespace mcpx::jail

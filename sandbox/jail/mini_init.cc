@@ -137,7 +137,8 @@ void FinishExecPlan(ExecPlan& plan) {
   plan.envp.push_back(nullptr);
 }
 
-void RunInit(const ExecPlan& plan, const InitWatch& watch, int report_fd) {
+void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& watch,
+             int report_fd) {
   struct sigaction sa {};
   sa.sa_handler = Forward;
   sa.sa_flags = SA_RESTART;
@@ -152,6 +153,10 @@ void RunInit(const ExecPlan& plan, const InitWatch& watch, int report_fd) {
     _exit(kSetupFailedExit);
   }
   if (pid == 0) {
+    if (const ChildFailure f = ExecOnlyRlimitsInChild(rlimits); f.failed()) {
+      ReportChildFailure(report_fd, f);
+      _exit(kSetupFailedExit);
+    }
     // execve resets the forwarding handlers to their defaults in the real process.
     execve(plan.path.c_str(), plan.argv.data(), plan.envp.data());
     ReportChildFailure(report_fd, ChildFail("execve"));

@@ -11,12 +11,15 @@
 // It runs last in the child pipeline, so it is as confined as the code it starts: no
 // capabilities, no_new_privs, Landlock and seccomp are already in place. After starting the real
 // process it needs only clone, close_range/close, wait4, kill, exit_group, and for the watchdog
-// openat, setitimer, getdents64, lseek, newfstatat, write (every Python profile allows them).
+// openat, setitimer, getdents64, lseek, newfstatat, write; the real process needs prlimit64 for
+// RLIMIT_AS without a cgroup (every Python profile allows them).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "jail/rlimits.h"
 
 namespace mcpx::jail {
 
@@ -40,9 +43,11 @@ struct InitWatch {
 // The byte init writes on its note fd before it kills the namespace for the task limit.
 inline constexpr char kInitNoteTaskLimit = 'P';
 
-// Installs the forwarding handlers, starts the real process (which execs plan.path and on
-// failure reports {"execve", errno} on report_fd), then waits (and watches). Never returns.
-[[noreturn]] void RunInit(const ExecPlan& plan, const InitWatch& watch, int report_fd);
+// Installs the forwarding handlers, starts the real process (which sets the plan's exec_only
+// rlimits, execs plan.path, and on failure reports the step and errno on report_fd), then waits
+// (and watches). Never returns.
+[[noreturn]] void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& watch,
+                          int report_fd);
 
 // Tasks (threads included) of the PID namespace whose procfs `proc_fd` is. Allocation-free.
 uint64_t CountTasks(int proc_fd);

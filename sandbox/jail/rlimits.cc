@@ -8,21 +8,24 @@ uint64_t ProcessLimit(const Limits& limits) { return std::min(limits.nproc, limi
 
 RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup) {
   RlimitPlan plan;
-  auto add = [&plan](int resource, uint64_t value, const char* label) {
-    plan.entries[plan.count++] = {resource, static_cast<rlim_t>(value), label};
+  auto add = [&plan](int resource, uint64_t value, const char* label, bool exec_only = false) {
+    plan.entries[plan.count++] = {resource, static_cast<rlim_t>(value), label, exec_only};
   };
   add(RLIMIT_NOFILE, limits.nofile, "rlimit NOFILE");
   add(RLIMIT_FSIZE, limits.fsize_bytes, "rlimit FSIZE");
   add(RLIMIT_CORE, 0, "rlimit CORE");
   // Counted per user namespace (ucounts), so this is per sandbox, not per host user.
   add(RLIMIT_NPROC, in_cgroup ? limits.nproc : ProcessLimit(limits), "rlimit NPROC");
-  if (!in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS");
+  if (!in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS", /*exec_only=*/true);
   return plan;
 }
 
-ChildFailure RlimitsInChild(const RlimitPlan& plan) {
+namespace {
+
+ChildFailure ApplyEntries(const RlimitPlan& plan, bool exec_only) {
   for (size_t i = 0; i < plan.count; ++i) {
     const auto& e = plan.entries[i];
+    if (e.exec_only != exec_only) continue;
     struct rlimit current {};
     if (getrlimit(e.resource, &current) != 0) return ChildFail(e.label);
     rlim_t value = e.value;
@@ -32,5 +35,11 @@ ChildFailure RlimitsInChild(const RlimitPlan& plan) {
   }
   return ChildOk();
 }
+
+}  // namespace
+
+ChildFailure RlimitsInChild(const RlimitPlan& plan) { return ApplyEntries(plan, false); }
+
+ChildFailure ExecOnlyRlimitsInChild(const RlimitPlan& plan) { return ApplyEntries(plan, true); }
 
 }  // namespace mcpx::jail

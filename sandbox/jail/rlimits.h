@@ -16,6 +16,10 @@ struct RlimitPlan {
     int resource = 0;
     rlim_t value = 0;
     const char* label = "";
+    // Set by the real process just before execve, not by init: init is a copy of the server,
+    // whose address space can exceed any AS cap (an ASan build reserves terabytes), and under
+    // such a cap the growth of init's own stack would fail with SIGSEGV.
+    bool exec_only = false;
   };
   std::array<Entry, 5> entries{};
   size_t count = 0;
@@ -32,7 +36,9 @@ RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup);
 uint64_t ProcessLimit(const Limits& limits);
 
 // Child: lowers soft and hard limits (never raises above the current hard limit: that would
-// need CAP_SYS_RESOURCE in the initial namespace).
+// need CAP_SYS_RESOURCE in the initial namespace). The first applies every entry but the
+// exec_only ones, the second only those (after seccomp: the profile must allow prlimit64).
 ChildFailure RlimitsInChild(const RlimitPlan& plan);
+ChildFailure ExecOnlyRlimitsInChild(const RlimitPlan& plan);
 
 }  // namespace mcpx::jail

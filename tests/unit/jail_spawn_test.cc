@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -395,6 +396,23 @@ TEST_F(JailTest, BelowTheProcessLimitNothingIsStopped) {
   EXPECT_EQ(run.exit.ShellCode(), 0) << run.out;
   EXPECT_FALSE(run.exit.task_limit);
   EXPECT_EQ(run.out, "done\n");
+}
+
+// Without a cgroup, RLIMIT_AS bounds the code's memory. Init must not be under it: it is a copy of
+// the server, whose address space may already exceed the cap (an ASan server reserves terabytes),
+// and there the first growth of init's stack died with SIGSEGV, taking the sandbox with it.
+TEST_F(JailTest, AddressSpaceCapIsOnTheCodeNotOnInit) {
+  policy_->limits.memory_bytes = 512ull << 20;
+  Run run = RunPython(
+      "import re\n"
+      "for p in ('/proc/self/limits', '/proc/1/limits'):\n"
+      "  print(re.search(r'Max address space +(\\S+)', open(p).read()).group(1))\n");
+  struct rlimit ours {};
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &ours), 0);
+  const std::string init_cap =
+      ours.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(ours.rlim_cur);
+  EXPECT_EQ(run.exit.ShellCode(), 0) << run.out;
+  EXPECT_EQ(run.out, std::to_string(512ull << 20) + "\n" + init_cap + "\n");
 }
 
 TEST_F(JailTest, NumpyAndMatplotlibImport) {
