@@ -1,6 +1,9 @@
 // Times recursive listing of a 10,000-file workspace: Workspace::List alone (both resolvers) and
 // the list_files tool (listing + JSON result). Target: under 50 ms. Usage: list_files_bench [N]
+// `list_files_bench N flat`: one folder of N entries listed with the default 10,000-entry cap,
+// with the peak memory it took (a folder sandboxed code filled on purpose).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,12 +52,39 @@ void Measure(const char* what, int runs, F f) {
               ms[ms.size() / 2], ms.front(), ms.back(), runs);
 }
 
+long PeakRssKiB() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+int FlatFolder(const fs::path& root, int n) {
+  for (int f = 0; f < n; ++f) {
+    const int fd = ::open((root / ("entry-" + std::to_string(f))).c_str(),
+                          O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) ::close(fd);
+  }
+  auto ws = mcpx::workspace::Workspace::Open(root.string(), {});
+  if (!ws.ok()) {
+    std::printf("cannot open the workspace: %s\n", ws.status().ToString().c_str());
+    return 1;
+  }
+  const long before = PeakRssKiB();
+  mcpx::workspace::Listing listing;
+  Measure("Workspace::List of one folder, default cap", 5, [&] { listing = *(*ws)->List("."); });
+  std::printf("  folder of %d entries: %zu listed, truncated %s; peak RSS grew %ld KiB\n", n,
+              listing.entries.size(), listing.truncated ? "yes" : "no", PeakRssKiB() - before);
+  fs::remove_all(root);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
   char tmpl[] = "/tmp/mcpx-list-bench-XXXXXX";
   const fs::path root = ::mkdtemp(tmpl);
+  if (argc > 2 && std::string(argv[2]) == "flat") return FlatFolder(root, n);
   // 100 folders of n/100 files, like a results tree.
   for (int d = 0; d < 100; ++d) {
     const fs::path dir = root / ("run" + std::to_string(d));

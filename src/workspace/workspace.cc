@@ -14,6 +14,9 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <queue>
+#include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -476,9 +479,11 @@ struct Walker {
   const ListOptions& options;
   Listing& out;
 
-  // Lists the open directory `fd` whose relative path is `prefix`; descends when recursive.
-  void Walk(int fd, const std::string& prefix, size_t depth) {
-    std::vector<std::pair<std::string, bool>> names;  // name, is a directory
+  // The `keep` first names of the open directory `fd` in byte order. A folder may hold millions
+  // of entries (sandboxed code writes the workspace); only what the listing can still take is
+  // held, in a max-heap, so memory stays bounded by max_entries. `dropped`: some were left out.
+  static std::vector<std::string> FirstNames(int fd, size_t keep, bool* dropped) {
+    std::priority_queue<std::string> kept;
     std::array<char, 32768> buf{};
     for (;;) {
       const long n = syscall(SYS_getdents64, fd, buf.data(), buf.size());
@@ -490,10 +495,30 @@ struct Walker {
         const char* name = buf.data() + pos + offsetof(dirent64, d_name);
         pos += d.d_reclen;
         if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
-        names.emplace_back(name, false);
+        if (kept.size() < keep) {
+          kept.emplace(name);
+          continue;
+        }
+        *dropped = true;
+        if (keep > 0 && kept.top() > name) {
+          kept.pop();
+          kept.emplace(name);
+        }
       }
     }
-    std::sort(names.begin(), names.end());
+    std::vector<std::string> names(kept.size());
+    for (size_t i = names.size(); i-- > 0; kept.pop()) names[i] = kept.top();
+    return names;
+  }
+
+  // Lists the open directory `fd` whose relative path is `prefix`; descends when recursive.
+  void Walk(int fd, const std::string& prefix, size_t depth) {
+    bool dropped = false;
+    std::vector<std::pair<std::string, bool>> names;  // name, is a directory
+    for (auto& name : FirstNames(fd, options.max_entries - out.entries.size(), &dropped)) {
+      names.emplace_back(std::move(name), false);
+    }
+    if (dropped) out.truncated = true;
     for (auto& [name, is_dir] : names) {
       if (out.entries.size() >= options.max_entries) {
         out.truncated = true;

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -342,6 +343,41 @@ TEST_P(ConfinementTest, ListCapsEntries) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->entries.size(), 10000u);
   EXPECT_TRUE(all->truncated);
+}
+
+// A folder larger than the cap gives its first names in byte order (not those getdents happens
+// to return first), however the cap falls between folders of a recursive walk.
+TEST_P(ConfinementTest, CappedListingKeepsTheFirstNamesInOrder) {
+  fs::create_directories(tree_.ws() / "many" / "a-sub");
+  for (int i = 0; i < 500; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "f%03d", (i * 7919) % 500);  // created out of order
+    UniqueFd fd(::open((tree_.ws() / "many" / name).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd.valid());
+  }
+  for (const char* name : {"x", "y"}) {
+    UniqueFd fd(::open((tree_.ws() / "many" / "a-sub" / name).c_str(),
+                       O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd.valid());
+  }
+  auto l = ws_->List("many", {.max_entries = 20});
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->entries.size(), 20u);
+  EXPECT_TRUE(l->truncated);
+  EXPECT_EQ(l->entries.front().path, "many/a-sub");
+  EXPECT_EQ(l->entries[1].path, "many/f000");
+  EXPECT_EQ(l->entries.back().path, "many/f018");
+
+  // Recursive: the folder's own first names, then the subfolder with what is left.
+  auto r = ws_->List("many", {.recursive = true, .max_entries = 502});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->entries.size(), 502u);
+  EXPECT_TRUE(r->truncated);
+  EXPECT_EQ(r->entries[1].path, "many/a-sub/x");
+  auto exact = ws_->List("many", {.recursive = true, .max_entries = 503});
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->entries.size(), 503u);
+  EXPECT_FALSE(exact->truncated);
 }
 
 TEST_P(ConfinementTest, DeepTreesStopAtMaxDepth) {
