@@ -2,13 +2,12 @@
 
 #include <signal.h>
 #include <string.h>
-
 #include <sys/wait.h>
-#include <cstring>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -60,6 +59,8 @@ Status ValidateSessionName(const std::string& name) {
 }
 
 // Frames come from the sandbox, where user code can forge them: read fields without trusting types.
+// contains() + at() rather than one find(): GCC's -Wnull-dereference fires inside nlohmann's
+// const iterator for find() here.
 std::string Str(const json& o, const char* key, const std::string& fallback) {
   if (!o.is_object() || !o.contains(key)) return fallback;
   const json& v = o.at(key);
