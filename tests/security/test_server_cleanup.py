@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from probes.harness import (wait_for, USERS, cmdline, descendants, pids_with_marker, run_ok, start_server,
-                            stop_server)
+from probes.harness import (USERS, cmdline, descendants, pids_with_marker, run_ok, start_server,
+                            stop_server, wait_for)
 
 
 def cgroup_dirs_of(server_pid):

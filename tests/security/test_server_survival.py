@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from probes.harness import (wait_for, CLIENT_MESSAGE_LIMIT, USERS, assert_alive, last_line, pidns_of,
+from probes.harness import (CLIENT_MESSAGE_LIMIT, USERS, assert_alive, last_line, pidns_of,
                             pids_in_pidns, reset_named_sessions, run, run_ok, start_server,
-                            stop_server)
+                            stop_server, wait_for)
 
 
 @pytest.fixture(scope="module", params=USERS)

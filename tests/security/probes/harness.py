@@ -5,8 +5,8 @@ setpriv), one module-scoped server per user: a kernel start costs about a second
 share servers and reset the sessions they opened instead of starting new servers.
 """
 import os
-import time
 import sys
+import time
 
 import pytest
 
@@ -175,9 +175,6 @@ def host_pid_of(c, session):
     raise AssertionError("no kernel of the server is in pid namespace %d" % ino)
 
 
-__all__ = ["McpClient", "text_of"]
-
-
 def wait_for(pred, seconds=20.0):
     """Polls pred until it holds or `seconds` pass; returns its last value."""
     deadline = time.monotonic() + seconds
@@ -198,3 +195,6 @@ def attempt(name, fn):
     except OSError as e:
         print(name + '=' + errno.errorcode[e.errno])
 """
+
+
+__all__ = ["McpClient", "text_of"]
