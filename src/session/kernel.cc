@@ -177,23 +177,23 @@ void Kernel::OnControl(uint32_t events) {
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) {
-      spdlog::error("kernel {}: {}; stopping it", serial_, next.status().ToString());
-      Kill();
+      ProtocolViolation(next.status().message());
       return;
     }
     if (!next->has_value()) break;
     const nlohmann::json msg = std::move(**next);
-    if (msg.value("type", "") == "ready") {
-      ready_ = true;
-      ready_info_ = msg;
-    }
     // Frames come from code we do not trust (user code can write fd 3): a malformed one is the
-    // kernel's end, never the server's.
+    // kernel's end, never the server's. Nothing may read the frame outside this block: a
+    // nlohmann type_error escaping here would abort the whole server.
     try {
+      if (!msg.contains("type") || !msg.at("type").is_string()) {
+        ProtocolViolation("a control frame without a string 'type'");
+        return;
+      }
+      if (msg.at("type") == "ready") ready_ = true;
       if (cb_.on_message) cb_.on_message(msg);
     } catch (const std::exception& ex) {
-      spdlog::error("kernel {}: unusable message ({}); stopping it", serial_, ex.what());
-      Kill();
+      ProtocolViolation(std::string("an unusable control frame (") + ex.what() + ")");
       return;
     }
     if (!alive_) return;
@@ -244,6 +244,15 @@ Status Kernel::Interrupt() {
 
 void Kernel::Kill() {
   if (alive_) sandbox_.Kill();
+}
+
+void Kernel::ProtocolViolation(const std::string& what) {
+  if (protocol_error_.empty()) {
+    protocol_error_ = "the kernel sent " + what +
+                      " on its control channel (user code that writes fd 3 ends its own kernel)";
+  }
+  spdlog::error("kernel {}: {}; stopping it", serial_, protocol_error_);
+  Kill();
 }
 
 Result<jail::CgroupUsage> Kernel::Usage() const {

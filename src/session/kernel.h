@@ -60,7 +60,8 @@ class Kernel {
 
   bool ready() const { return ready_; }
   bool alive() const { return alive_; }
-  const nlohmann::json& ready_info() const { return ready_info_; }
+  // Why the kernel was stopped for a broken control frame; empty otherwise.
+  const std::string& protocol_error() const { return protocol_error_; }
   uint64_t serial() const { return serial_; }
   pid_t pid() const { return sandbox_.pid; }
   int64_t started_ms() const { return started_ms_; }
@@ -85,6 +86,8 @@ class Kernel {
   void FlushWrites();
   void ReadPipe(int stream);
   void Close();
+  // A frame broke the protocol: the kernel is killed and `what` becomes the kill reason.
+  void ProtocolViolation(const std::string& what);
 
   EventLoop* loop_;
   uint64_t serial_;
@@ -94,7 +97,7 @@ class Kernel {
   FrameDecoder decoder_;
   std::string pending_write_;
   Callbacks cb_;
-  nlohmann::json ready_info_;
+  std::string protocol_error_;
   bool ready_ = false;
   bool alive_ = true;
   bool exit_reported_ = false;

@@ -498,6 +498,7 @@ void SessionManager::OnKernelExit(const std::string& name, uint64_t serial, jail
 std::string SessionManager::KillReason(Session& s, const Execution& e,
                                        const std::optional<jail::ExitStatus>& exit) const {
   if (!e.kill_reason.empty()) return e.kill_reason;
+  if (s.kernel && !s.kernel->protocol_error().empty()) return s.kernel->protocol_error();
   const auto& limits = config_.policy->limits;
   if (s.kernel && s.kernel->has_cgroup()) {
     if (auto u = s.kernel->Usage(); u.ok()) {
