@@ -16,6 +16,50 @@ std::string EncodeFrame(const nlohmann::json& message) {
   return out;
 }
 
+Status CheckFrameShape(std::string_view text) {
+  int depth = 0;
+  size_t values = 1;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > kMaxKernelFrameDepth) {
+          return Status(Code::kInternal, "a control frame nested deeper than " +
+                                             std::to_string(kMaxKernelFrameDepth) + " levels");
+        }
+        [[fallthrough]];
+      case ',':
+        if (++values > kMaxKernelFrameValues) {
+          return Status(Code::kInternal, "a control frame of more than " +
+                                             std::to_string(kMaxKernelFrameValues) + " values");
+        }
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::optional<nlohmann::json>> FrameDecoder::Next() {
   if (buf_.size() < 4) return std::optional<nlohmann::json>();
   const auto b = [&](size_t i) {
@@ -23,15 +67,16 @@ Result<std::optional<nlohmann::json>> FrameDecoder::Next() {
   };
   const uint32_t n = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
   if (n > kMaxKernelFrameBytes) {
-    return Status(Code::kInternal, "kernel sent a frame of " + std::to_string(n) +
-                                       " bytes (limit " + std::to_string(kMaxKernelFrameBytes) +
-                                       ")");
+    return Status(Code::kInternal, "a control frame of " + std::to_string(n) + " bytes (limit " +
+                                       std::to_string(kMaxKernelFrameBytes) + ")");
   }
   if (buf_.size() < 4 + static_cast<size_t>(n)) return std::optional<nlohmann::json>();
-  auto msg = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+  const std::string_view payload(buf_.data() + 4, n);
+  if (auto shape = CheckFrameShape(payload); !shape.ok()) return shape;
+  auto msg = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
   buf_.erase(0, 4 + static_cast<size_t>(n));
   if (msg.is_discarded() || !msg.is_object()) {
-    return Status(Code::kInternal, "kernel sent a frame that is not a JSON object");
+    return Status(Code::kInternal, "a control frame that is not a JSON object");
   }
   return std::optional<nlohmann::json>(std::move(msg));
 }

@@ -15,6 +15,15 @@
 namespace mcpx::session {
 
 inline constexpr uint32_t kMaxKernelFrameBytes = 32u << 20;
+// A real reply is three levels deep (reply -> images -> image) and holds a few dozen values, a
+// few thousand when a cell saved many figures. Checked on the text, before a tree is built: a
+// JSON tree costs ~40x its text, and copying or dumping one is recursive.
+inline constexpr int kMaxKernelFrameDepth = 8;
+inline constexpr size_t kMaxKernelFrameValues = 1u << 16;
+
+// kOk, or why `text` nests deeper or holds more values than the limits above. Linear, no
+// allocation; strings are skipped with their escapes.
+Status CheckFrameShape(std::string_view text);
 
 std::string EncodeFrame(const nlohmann::json& message);
 
