@@ -90,12 +90,7 @@ constexpr size_t kMaxNotes = 16;
 constexpr size_t kMaxNoteChars = 2u << 10;
 constexpr size_t kMaxSavedPaths = 64;
 
-std::string Capped(std::string s, size_t max) {
-  if (s.size() <= max) return s;
-  const size_t omitted = s.size() - max;
-  s.resize(Utf8SafePrefix(s, max));
-  return s + "... [" + std::to_string(omitted) + " bytes omitted]";
-}
+std::string Capped(std::string s, size_t max) { return CapUtf8(std::move(s), max); }
 
 // A kernel image is accepted only as a well-formed PNG within the policy's byte cap; its size
 // is read from the IHDR chunk, not taken from the reply.

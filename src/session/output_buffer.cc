@@ -6,8 +6,6 @@
 namespace mcpx::session {
 namespace {
 
-bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
 std::string HumanBytes(uint64_t n) {
   if (n >= (1u << 20)) return std::to_string(n >> 20) + " MiB";
   if (n >= (1u << 10)) return std::to_string(n >> 10) + " KiB";
@@ -15,31 +13,6 @@ std::string HumanBytes(uint64_t n) {
 }
 
 }  // namespace
-
-size_t Utf8SafePrefix(std::string_view s, size_t n) {
-  const size_t end = std::min(n, s.size());
-  size_t j = end;
-  int cont = 0;
-  while (j > 0 && cont < 3 && IsContinuation(s[j - 1])) {
-    --j;
-    ++cont;
-  }
-  if (j == 0) return end;  // no lead byte in reach: not UTF-8 anyway, leave it
-  const auto lead = static_cast<unsigned char>(s[j - 1]);
-  const size_t len = lead < 0x80           ? 1
-                     : (lead >> 5) == 0x6  ? 2
-                     : (lead >> 4) == 0xE  ? 3
-                     : (lead >> 3) == 0x1E ? 4
-                                           : 1;
-  const size_t start = j - 1;
-  return start + len > end ? start : end;
-}
-
-size_t Utf8SafeStart(std::string_view s, size_t from) {
-  size_t i = from;
-  while (i < s.size() && i < from + 4 && IsContinuation(s[i])) ++i;
-  return i;
-}
 
 void OutputBuffer::Append(std::string_view data) {
   if (data.empty()) return;

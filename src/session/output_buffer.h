@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "util/status.h"
+#include "util/utf8.h"
 
 namespace mcpx::session {
 
@@ -54,10 +55,5 @@ class OutputBuffer {
   uint64_t total_ = 0;
   std::string fresh_;
 };
-
-// Longest prefix of s that does not end inside a UTF-8 sequence.
-size_t Utf8SafePrefix(std::string_view s, size_t n);
-// Offset of the first byte in s[from..] that starts a UTF-8 sequence.
-size_t Utf8SafeStart(std::string_view s, size_t from);
 
 }  // namespace mcpx::session
