@@ -11,13 +11,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
-#include <mutex>
-#include <thread>
 #include <utility>
 
-#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "mcp/client_log_sink.h"
 #include "mcp/tool_call.h"
 #include "mcp/transport.h"
 #include "util/event_loop.h"
@@ -145,44 +143,6 @@ RpcOr<SetLevelParams> ParseSetLevel(const json& params) {
   }
   return SetLevelParams{*level};
 }
-
-LogLevel FromSpdlog(spdlog::level::level_enum level) {
-  switch (level) {
-    case spdlog::level::trace:
-    case spdlog::level::debug:
-      return LogLevel::kDebug;
-    case spdlog::level::info:
-      return LogLevel::kInfo;
-    case spdlog::level::warn:
-      return LogLevel::kWarning;
-    case spdlog::level::err:
-      return LogLevel::kError;
-    default:
-      return LogLevel::kCritical;
-  }
-}
-
-// Mirrors the server's own log records to the client as notifications/message. Only records
-// made on the loop's thread are forwarded (the transport is not thread-safe), and never from
-// inside a send, which could log in turn.
-class ClientLogSink : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  explicit ClientLogSink(Server& server) : server_(server), thread_(std::this_thread::get_id()) {}
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    if (busy_ || std::this_thread::get_id() != thread_) return;
-    busy_ = true;
-    server_.Log(FromSpdlog(msg.level), std::string(msg.payload.data(), msg.payload.size()));
-    busy_ = false;
-  }
-  void flush_() override {}
-
- private:
-  Server& server_;
-  std::thread::id thread_;
-  bool busy_ = false;
-};
 
 }  // namespace
 
@@ -437,7 +397,8 @@ int Server::Run(EventLoop& loop, StdioTransport& transport) {
     return 1;
   }
 
-  auto client_sink = std::make_shared<ClientLogSink>(*this);
+  auto client_sink = std::make_shared<ClientLogSink>(
+      [this](LogLevel level, std::string text) { Log(level, std::move(text)); });
   auto logger = spdlog::default_logger();
   logger->sinks().push_back(client_sink);
 
