@@ -60,21 +60,34 @@ Status CheckFrameShape(std::string_view text) {
   return Status::Ok();
 }
 
+void FrameDecoder::Feed(std::string_view bytes) {
+  if (pos_ > 0 && pos_ >= buf_.size() - pos_) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(bytes);
+}
+
 Result<std::optional<nlohmann::json>> FrameDecoder::Next() {
-  if (buf_.size() < 4) return std::optional<nlohmann::json>();
+  const std::string_view rest = std::string_view(buf_).substr(pos_);
+  if (rest.size() < 4) return std::optional<nlohmann::json>();
   const auto b = [&](size_t i) {
-    return static_cast<uint32_t>(static_cast<unsigned char>(buf_[i]));
+    return static_cast<uint32_t>(static_cast<unsigned char>(rest[i]));
   };
   const uint32_t n = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
   if (n > kMaxKernelFrameBytes) {
     return Status(Code::kInternal, "a control frame of " + std::to_string(n) + " bytes (limit " +
                                        std::to_string(kMaxKernelFrameBytes) + ")");
   }
-  if (buf_.size() < 4 + static_cast<size_t>(n)) return std::optional<nlohmann::json>();
-  const std::string_view payload(buf_.data() + 4, n);
+  if (rest.size() < 4 + static_cast<size_t>(n)) return std::optional<nlohmann::json>();
+  const std::string_view payload = rest.substr(4, n);
   if (auto shape = CheckFrameShape(payload); !shape.ok()) return shape;
   auto msg = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
-  buf_.erase(0, 4 + static_cast<size_t>(n));
+  pos_ += 4 + static_cast<size_t>(n);
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
   if (msg.is_discarded() || !msg.is_object()) {
     return Status(Code::kInternal, "a control frame that is not a JSON object");
   }

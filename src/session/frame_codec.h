@@ -27,16 +27,19 @@ Status CheckFrameShape(std::string_view text);
 
 std::string EncodeFrame(const nlohmann::json& message);
 
+// Linear in the bytes fed, however small the frames: consumed frames only advance an offset,
+// and the consumed prefix is dropped once it is the larger part of the buffer.
 class FrameDecoder {
  public:
-  void Feed(std::string_view bytes) { buf_.append(bytes); }
+  void Feed(std::string_view bytes);
   // The next complete message, nothing when more bytes are needed, or an error for an oversized
   // or malformed frame.
   Result<std::optional<nlohmann::json>> Next();
-  size_t buffered() const { return buf_.size(); }
+  size_t buffered() const { return buf_.size() - pos_; }
 
  private:
   std::string buf_;
+  size_t pos_ = 0;  // start of the first unconsumed byte in buf_
 };
 
 }  // namespace mcpx::session

@@ -160,27 +160,38 @@ void Kernel::FlushWrites() {
 void Kernel::OnControl(uint32_t events) {
   if ((events & EPOLLOUT) != 0) FlushWrites();
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) == 0) return;
-  char buf[65536];
-  for (;;) {
+  // One bounded read per wake-up, decoded before the next: a sandbox that floods its channel
+  // gets its turn like every other fd and timer (epoll is level-triggered and calls again), and
+  // never makes the buffer hold more than one frame and one read.
+  ReadControl(1);
+}
+
+void Kernel::ReadControl(int max_reads) {
+  char buf[kReadChunk];
+  for (int reads = 0; reads < max_reads && control_;) {
     const ssize_t n = ::read(control_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    ++reads;
     if (n > 0) {
       decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+      if (!DecodeFrames()) return;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0 && errno == EAGAIN) return;
     // EOF or error: the kernel is gone or going; the pidfd reports the end.
     loop_->Remove(control_.get());
     control_.reset();
-    break;
   }
+}
+
+bool Kernel::DecodeFrames() {
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) {
       ProtocolViolation(next.status().message());
-      return;
+      return false;
     }
-    if (!next->has_value()) break;
+    if (!next->has_value()) return true;
     const nlohmann::json msg = std::move(**next);
     // Frames come from code we do not trust (user code can write fd 3): a malformed one is the
     // kernel's end, never the server's. Nothing may read the frame outside this block: a
@@ -188,23 +199,25 @@ void Kernel::OnControl(uint32_t events) {
     try {
       if (!msg.contains("type") || !msg.at("type").is_string()) {
         ProtocolViolation("a control frame without a string 'type'");
-        return;
+        return false;
       }
       if (msg.at("type") == "ready") ready_ = true;
       if (cb_.on_message) cb_.on_message(msg);
     } catch (const std::exception& ex) {
       ProtocolViolation(std::string("an unusable control frame (") + ex.what() + ")");
-      return;
+      return false;
     }
-    if (!alive_) return;
+    if (!alive_) return false;
   }
 }
 
-void Kernel::ReadPipe(int stream) {
-  char buf[65536];
-  while (out_[stream]) {
+void Kernel::ReadPipe(int stream, size_t budget) {
+  char buf[kReadChunk];
+  size_t taken = 0;
+  while (out_[stream] && taken < budget) {
     const ssize_t n = ::read(out_[stream].get(), buf, sizeof buf);
     if (n > 0) {
+      taken += static_cast<size_t>(n);
       if (cb_.on_output) cb_.on_output(stream, std::string_view(buf, static_cast<size_t>(n)));
       continue;
     }
@@ -215,11 +228,16 @@ void Kernel::ReadPipe(int stream) {
   }
 }
 
-void Kernel::OnPipe(int stream, uint32_t) { ReadPipe(stream); }
+// Like the control channel, a pipe gets a bounded turn per wake-up: a writer that keeps it full
+// (`yes` in a background process) must not keep the loop here.
+void Kernel::OnPipe(int stream, uint32_t) { ReadPipe(stream, kReadChunk * 4); }
 
+// What the cell flushed before its reply is at most what the pipes hold (64 KiB each by default,
+// up to the 1 MiB pipe-max-size if user code enlarged them); a background writer adds more
+// forever, so the drain stops past that.
 void Kernel::DrainOutput() {
-  ReadPipe(1);
-  ReadPipe(2);
+  ReadPipe(1, kDrainBudget);
+  ReadPipe(2, kDrainBudget);
 }
 
 void Kernel::OnPidfd() {
@@ -229,7 +247,9 @@ void Kernel::OnPidfd() {
   alive_ = false;
   // Whatever the kernel wrote before dying belongs to the running cell.
   DrainOutput();
-  if (control_) OnControl(EPOLLIN);
+  // Frames the kernel wrote before it died (its reply) are still in the socket; its writers are
+  // gone with the PID namespace, so this ends.
+  ReadControl(kDeathReads);
   Close();
   if (!exit_reported_) {
     exit_reported_ = true;

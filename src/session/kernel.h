@@ -43,6 +43,9 @@ inline constexpr const char* kMplCacheInside = "/opt/mcpx/mpl-cache";
 
 class Kernel {
  public:
+  static constexpr size_t kReadChunk = 64u << 10;
+  static constexpr size_t kDrainBudget = 2u << 20;
+  static constexpr int kDeathReads = 512;
   struct Callbacks {
     std::function<void(const nlohmann::json&)> on_message;  // every frame, `ready` included
     std::function<void(int stream, std::string_view data)> on_output;  // stream 1 or 2
@@ -81,10 +84,14 @@ class Kernel {
   Kernel(EventLoop* loop, uint64_t serial) : loop_(loop), serial_(serial) {}
 
   void OnControl(uint32_t events);
+  // Up to max_reads reads of kReadChunk, each decoded before the next.
+  void ReadControl(int max_reads);
+  // Hands every complete frame to the callbacks; false once the kernel was stopped.
+  bool DecodeFrames();
   void OnPipe(int stream, uint32_t events);
   void OnPidfd();
   void FlushWrites();
-  void ReadPipe(int stream);
+  void ReadPipe(int stream, size_t budget);
   void Close();
   // A frame broke the protocol: the kernel is killed and `what` becomes the kill reason.
   void ProtocolViolation(const std::string& what);

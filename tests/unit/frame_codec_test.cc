@@ -44,5 +44,53 @@ TEST(FrameCodecTest, InvalidUtf8IsReplacedOnEncode) {
   ASSERT_TRUE(m.ok() && m->has_value());
 }
 
+TEST(FrameCodecTest, ManySmallFramesFedInOneGoAllComeOut) {
+  std::string wire;
+  for (int i = 0; i < 100000; ++i) wire += EncodeFrame({{"type", "pong"}});
+  FrameDecoder d;
+  d.Feed(wire);
+  int got = 0;
+  for (;;) {
+    auto m = d.Next();
+    ASSERT_TRUE(m.ok());
+    if (!m->has_value()) break;
+    ++got;
+  }
+  EXPECT_EQ(got, 100000);
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+TEST(FrameCodecTest, PartialFrameSurvivesCompaction) {
+  const std::string a = EncodeFrame({{"n", 1}});
+  const std::string b = EncodeFrame({{"n", 2}, {"pad", std::string(100, 'x')}});
+  FrameDecoder d;
+  d.Feed(a + b.substr(0, 10));
+  auto m = d.Next();
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_FALSE(d.Next()->has_value());
+  d.Feed(b.substr(10));  // compacts: the consumed first frame is the larger part
+  m = d.Next();
+  ASSERT_TRUE(m.ok() && m->has_value());
+  EXPECT_EQ((**m)["n"], 2);
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+TEST(FrameCodecTest, TooDeepIsAnErrorBeforeParsing) {
+  const std::string payload = "{\"x\":" + std::string(20, '[') + std::string(20, ']') + "}";
+  EXPECT_FALSE(CheckFrameShape(payload).ok());
+  EXPECT_TRUE(CheckFrameShape("{\"x\":[[{\"a\":1}]]}").ok());
+  // Brackets inside strings, escaped quotes included, do not count.
+  EXPECT_TRUE(CheckFrameShape("{\"x\":\"\\\"" + std::string(100, '[') + "\"}").ok());
+}
+
+TEST(FrameCodecTest, TooManyValuesIsAnError) {
+  std::string many = "{\"x\":[";
+  for (size_t i = 0; i < kMaxKernelFrameValues; ++i) many += "{},";
+  many += "{}]}";
+  const auto st = CheckFrameShape(many);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("values"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mcpx::session
