@@ -68,30 +68,26 @@ void FrameDecoder::Feed(std::string_view bytes) {
   buf_.append(bytes);
 }
 
-Result<std::optional<nlohmann::json>> FrameDecoder::Next() {
+Result<std::optional<std::string>> FrameDecoder::Next() {
   const std::string_view rest = std::string_view(buf_).substr(pos_);
-  if (rest.size() < 4) return std::optional<nlohmann::json>();
+  if (rest.size() < 4) return std::optional<std::string>();
   const auto b = [&](size_t i) {
     return static_cast<uint32_t>(static_cast<unsigned char>(rest[i]));
   };
   const uint32_t n = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
-  if (n > kMaxKernelFrameBytes) {
+  if (n > max_frame_bytes_) {
     return Status(Code::kInternal, "a control frame of " + std::to_string(n) + " bytes (limit " +
-                                       std::to_string(kMaxKernelFrameBytes) + ")");
+                                       std::to_string(max_frame_bytes_) +
+                                       " for this policy's replies)");
   }
-  if (rest.size() < 4 + static_cast<size_t>(n)) return std::optional<nlohmann::json>();
-  const std::string_view payload = rest.substr(4, n);
-  if (auto shape = CheckFrameShape(payload); !shape.ok()) return shape;
-  auto msg = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (rest.size() < 4 + static_cast<size_t>(n)) return std::optional<std::string>();
+  std::string payload(rest.substr(4, n));
   pos_ += 4 + static_cast<size_t>(n);
   if (pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
   }
-  if (msg.is_discarded() || !msg.is_object()) {
-    return Status(Code::kInternal, "a control frame that is not a JSON object");
-  }
-  return std::optional<nlohmann::json>(std::move(msg));
+  return std::optional<std::string>(std::move(payload));
 }
 
 }  // namespace mcpx::session

@@ -31,13 +31,16 @@ std::string EncodeFrame(const nlohmann::json& message);
 // and the consumed prefix is dropped once it is the larger part of the buffer.
 class FrameDecoder {
  public:
+  explicit FrameDecoder(uint64_t max_frame_bytes = kMaxKernelFrameBytes)
+      : max_frame_bytes_(max_frame_bytes) {}
   void Feed(std::string_view bytes);
-  // The next complete message, nothing when more bytes are needed, or an error for an oversized
-  // or malformed frame.
-  Result<std::optional<nlohmann::json>> Next();
+  // The next complete frame's payload, nothing when more bytes are needed, or an error for a
+  // frame over the limit (decided from its header, before its bytes are buffered).
+  Result<std::optional<std::string>> Next();
   size_t buffered() const { return buf_.size() - pos_; }
 
  private:
+  uint64_t max_frame_bytes_;
   std::string buf_;
   size_t pos_ = 0;  // start of the first unconsumed byte in buf_
 };

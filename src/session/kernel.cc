@@ -36,7 +36,7 @@ std::string JoinPreload(const std::vector<std::string>& mods) {
 
 Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfig& config,
                                               uint64_t serial) {
-  std::unique_ptr<Kernel> k(new Kernel(loop, serial));
+  std::unique_ptr<Kernel> k(new Kernel(loop, serial, FrameLimitsFor(config.policy->limits)));
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoStatus(Code::kInternal, "socketpair for the kernel control channel");
@@ -192,21 +192,15 @@ bool Kernel::DecodeFrames() {
       return false;
     }
     if (!next->has_value()) return true;
-    const nlohmann::json msg = std::move(**next);
-    // Frames come from code we do not trust (user code can write fd 3): a malformed one is the
-    // kernel's end, never the server's. Nothing may read the frame outside this block: a
-    // nlohmann type_error escaping here would abort the whole server.
-    try {
-      if (!msg.contains("type") || !msg.at("type").is_string()) {
-        ProtocolViolation("a control frame without a string 'type'");
-        return false;
-      }
-      if (msg.at("type") == "ready") ready_ = true;
-      if (cb_.on_message) cb_.on_message(msg);
-    } catch (const std::exception& ex) {
-      ProtocolViolation(std::string("an unusable control frame (") + ex.what() + ")");
+    // Frames come from code we do not trust (user code can write fd 3): the parse is the one
+    // boundary they cross, and a frame it refuses is the kernel's end, never the server's.
+    auto frame = ParseKernelFrame(**next, limits_);
+    if (!frame.ok()) {
+      ProtocolViolation(frame.status().message());
       return false;
     }
+    if (frame->kind == KernelFrame::Kind::kReady) ready_ = true;
+    if (cb_.on_message) cb_.on_message(*frame);
     if (!alive_) return false;
   }
 }

@@ -21,6 +21,7 @@
 #include "jail/policy.h"
 #include "jail/seccomp_compiler.h"
 #include "session/frame_codec.h"
+#include "session/kernel_frame.h"
 #include "util/event_loop.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
@@ -47,7 +48,7 @@ class Kernel {
   static constexpr size_t kDrainBudget = 2u << 20;
   static constexpr int kDeathReads = 512;
   struct Callbacks {
-    std::function<void(const nlohmann::json&)> on_message;  // every frame, `ready` included
+    std::function<void(const KernelFrame&)> on_message;  // every frame, `ready` included
     std::function<void(int stream, std::string_view data)> on_output;  // stream 1 or 2
     std::function<void(jail::ExitStatus)> on_exit;  // the sandbox ended; after this, nothing
   };
@@ -81,7 +82,8 @@ class Kernel {
   bool has_cgroup() const { return sandbox_.cgroup != nullptr; }
 
  private:
-  Kernel(EventLoop* loop, uint64_t serial) : loop_(loop), serial_(serial) {}
+  Kernel(EventLoop* loop, uint64_t serial, FrameLimits limits)
+      : loop_(loop), serial_(serial), limits_(limits), decoder_(limits.max_frame_bytes) {}
 
   void OnControl(uint32_t events);
   // Up to max_reads reads of kReadChunk, each decoded before the next.
@@ -98,10 +100,11 @@ class Kernel {
 
   EventLoop* loop_;
   uint64_t serial_;
+  FrameLimits limits_;
+  FrameDecoder decoder_;
   jail::Sandbox sandbox_;
   UniqueFd control_;
   UniqueFd out_[3];  // [1] stdout, [2] stderr
-  FrameDecoder decoder_;
   std::string pending_write_;
   Callbacks cb_;
   std::string protocol_error_;

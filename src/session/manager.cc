@@ -58,64 +58,11 @@ Status ValidateSessionName(const std::string& name) {
   return Status::Ok();
 }
 
-// Frames come from the sandbox, where user code can forge them: read fields without trusting types.
-// contains() + at() rather than one find(): GCC's -Wnull-dereference fires inside nlohmann's
-// const iterator for find() here.
-std::string Str(const json& o, const char* key, const std::string& fallback) {
-  if (!o.is_object() || !o.contains(key)) return fallback;
-  const json& v = o.at(key);
-  return v.is_string() ? v.get<std::string>() : fallback;
-}
-
-const json& Arr(const json& o, const char* key) {
-  static const json kEmpty = json::array();
-  if (!o.is_object() || !o.contains(key)) return kEmpty;
-  const json& v = o.at(key);
-  return v.is_array() ? v : kEmpty;
-}
-
 double DurationMs(std::chrono::steady_clock::time_point since) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - since)
                       .count();
   return static_cast<double>(us) / 1000.0;
-}
-
-// Replies come from the sandbox, where user code can forge them (it can write fd 3). The kernel
-// keeps honest replies far below these caps; they bound what a forged one can make us send.
-constexpr size_t kMaxResultChars = 64u << 10;
-constexpr size_t kMaxTracebackChars = 64u << 10;
-constexpr size_t kMaxMessageChars = 8u << 10;
-constexpr size_t kMaxNotes = 16;
-constexpr size_t kMaxNoteChars = 2u << 10;
-constexpr size_t kMaxSavedPaths = 64;
-
-std::string Capped(std::string s, size_t max) { return CapUtf8(std::move(s), max); }
-
-// A kernel image is accepted only as a well-formed PNG within the policy's byte cap; its size
-// is read from the IHDR chunk, not taken from the reply.
-struct CheckedImage {
-  uint32_t width = 0;
-  uint32_t height = 0;
-  uint64_t bytes = 0;
-};
-
-std::optional<CheckedImage> CheckPng(const std::string& b64, uint64_t max_bytes) {
-  if (b64.size() > (max_bytes / 3 + 1) * 4 + 4) return std::nullopt;
-  auto raw = workspace::Base64Decode(b64);
-  if (!raw.ok() || raw->size() < 24 || raw->size() > max_bytes) return std::nullopt;
-  // Only canonical base64 goes to the client (no whitespace or other leniency of the decoder).
-  if (workspace::Base64Encode(*raw) != b64) return std::nullopt;
-  static constexpr unsigned char kSig[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (std::memcmp(raw->data(), kSig, sizeof kSig) != 0 || raw->compare(12, 4, "IHDR") != 0) {
-    return std::nullopt;
-  }
-  auto be32 = [&](size_t at) {
-    uint32_t v = 0;
-    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>((*raw)[at + i]);
-    return v;
-  };
-  return CheckedImage{be32(16), be32(20), raw->size()};
 }
 
 }  // namespace
@@ -316,7 +263,7 @@ Status SessionManager::EnsureKernel(Session& s) {
   const std::string name = s.name;
   const uint64_t serial = k->serial();
   k->set_callbacks(Kernel::Callbacks{
-      [this, name](const json& msg) { OnKernelMessage(name, msg); },
+      [this, name](const KernelFrame& msg) { OnKernelMessage(name, msg); },
       [this, name](int stream, std::string_view data) { OnKernelOutput(name, stream, data); },
       [this, name, serial](jail::ExitStatus exit) { OnKernelExit(name, serial, exit); }});
   s.kernel = std::move(k);
@@ -416,13 +363,15 @@ void SessionManager::Begin(Session& s) {
       });
   if (auto u = s.kernel->Usage(); u.ok()) e.usage_start = *u;
 
-  json req = {
-      {"id", e.id},
-      {"op", "execute"},
-      {"code", e.code},
-      {"execution_count", e.execution_count},
-      {"limits", {{"max_images", limits.max_images}, {"image_max_bytes", limits.image_bytes}}},
-      {"output_dir", std::string("/workspace/") + kOutputsDir}};
+  json req = {{"id", e.id},
+              {"op", "execute"},
+              {"code", e.code},
+              {"execution_count", e.execution_count},
+              {"limits",
+               {{"max_images", limits.max_images},
+                {"image_max_bytes", limits.image_bytes},
+                {"image_max_pixels", kImageMaxPixels}}},
+              {"output_dir", std::string("/workspace/") + kOutputsDir}};
   e.code.clear();
   e.code.shrink_to_fit();
   if (auto st = s.kernel->Send(req); !st.ok()) {
@@ -437,20 +386,23 @@ void SessionManager::Begin(Session& s) {
   e.tick_timer = loop_->AddTimer(milliseconds(kTickMs), [this, name, id] { Tick(name, id); });
 }
 
-void SessionManager::OnKernelMessage(const std::string& name, const json& msg) {
+void SessionManager::OnKernelMessage(const std::string& name, const KernelFrame& msg) {
   auto it = sessions_.find(name);
   if (it == sessions_.end()) return;
   Session& s = *it->second;
-  const std::string type = Str(msg, "type", "");
-  if (type == "ready") {
-    if (!Arr(msg, "failed_preloads").empty()) {
-      spdlog::warn("session {}: preload failures: {}", name, Arr(msg, "failed_preloads").dump());
+  if (msg.kind == KernelFrame::Kind::kReady) {
+    if (!msg.failed_preloads.empty()) {
+      std::string what;
+      for (const auto& f : msg.failed_preloads) {
+        what += (what.empty() ? "" : "; ") + f.module + ": " + f.error;
+      }
+      spdlog::warn("session {}: preload failures: {}", name, what);
     }
     return Pump(s);
   }
   if (!s.running) return;
-  if (msg.contains("id") && msg["id"].is_number_unsigned() &&
-      msg["id"].get<uint64_t>() == s.running->id && (type == "result" || type == "error")) {
+  if (msg.id == s.running->id &&
+      (msg.kind == KernelFrame::Kind::kResult || msg.kind == KernelFrame::Kind::kError)) {
     s.kernel->DrainOutput();
     Complete(s, &msg, std::nullopt);
   }
@@ -611,7 +563,8 @@ void SessionManager::FinishQueuedWithError(Session& s, const std::string& messag
   }
 }
 
-void SessionManager::Complete(Session& s, const json* reply, std::optional<jail::ExitStatus> exit) {
+void SessionManager::Complete(Session& s, const KernelFrame* reply,
+                              std::optional<jail::ExitStatus> exit) {
   std::unique_ptr<Execution> owned = std::move(s.running);
   Execution& e = *owned;
   loop_->CancelTimer(e.timeout_timer);
@@ -632,63 +585,30 @@ void SessionManager::Complete(Session& s, const json* reply, std::optional<jail:
   std::optional<uint64_t> peak;
 
   if (reply != nullptr) {
-    const std::string type = Str(*reply, "type", "");
-    if (type == "result") {
-      status = Str(*reply, "status", "error") == "ok" ? "ok" : "error";
-      if (reply->contains("result")) {
-        const json& r = (*reply)["result"];
-        if (!r.is_null())
-          result = Capped(r.is_string() ? r.get<std::string>() : r.dump(), kMaxResultChars);
-      }
-      if (reply->contains("error") && (*reply)["error"].is_object()) {
-        const json& err = (*reply)["error"];
-        error = {{"type", Capped(Str(err, "type", "Error"), 256)},
-                 {"message", Capped(Str(err, "message", ""), kMaxMessageChars)},
-                 {"traceback", Capped(Str(err, "traceback", ""), kMaxTracebackChars)}};
-      }
-      size_t dropped = 0;
-      for (const auto& img : Arr(*reply, "images")) {
-        const std::string data = Str(img, "data", "");
-        const auto png = Str(img, "mime_type", "") == "image/png" &&
-                                 images.size() < config_.policy->limits.max_images
-                             ? CheckPng(data, config_.policy->limits.image_bytes)
-                             : std::nullopt;
-        if (!png) {
-          ++dropped;
-          continue;
-        }
-        images.push_back({{"mime_type", "image/png"},
-                          {"width", png->width},
-                          {"height", png->height},
-                          {"bytes", png->bytes}});
-        image_blocks.push_back({{"type", "image"}, {"data", data}, {"mimeType", "image/png"}});
-      }
-      if (dropped > 0) {
-        notes.push_back(std::to_string(dropped) +
-                        " image(s) from the kernel were not well-formed PNGs within the policy's "
-                        "caps and were dropped");
-      }
-      for (const auto& p : Arr(*reply, "saved_images")) {
-        if (p.is_string() && saved.size() < kMaxSavedPaths) {
-          saved.push_back(Capped(p.get<std::string>(), 1024));
-        }
-      }
-      for (const auto& n : Arr(*reply, "notes")) {
-        if (n.is_string() && notes.size() < kMaxNotes) {
-          notes.push_back(Capped(n.get<std::string>(), kMaxNoteChars));
-        }
-      }
-      if (reply->contains("cpu_ms") && (*reply)["cpu_ms"].is_number()) {
-        cpu_ms = (*reply)["cpu_ms"].get<double>();
-      }
-    } else {
-      status = "error";
-      const json& err = reply->contains("error") ? (*reply)["error"] : json::object();
-      error = {{"type", Capped(Str(err, "type", "KernelError"), 256)},
-               {"message", Capped(Str(err, "message", "the kernel could not run the request"),
-                                  kMaxMessageChars)},
-               {"traceback", ""}};
+    status = reply->status;
+    if (reply->result) result = *reply->result;
+    if (reply->error) {
+      error = {{"type", reply->error->type},
+               {"message", reply->error->message},
+               {"traceback", reply->error->traceback}};
     }
+    for (const auto& img : reply->images) {
+      images.push_back({{"mime_type", "image/png"},
+                        {"width", img.width},
+                        {"height", img.height},
+                        {"bytes", img.bytes}});
+      image_blocks.push_back({{"type", "image"}, {"data", img.data}, {"mimeType", "image/png"}});
+    }
+    if (reply->dropped_images > 0) {
+      notes.push_back(std::to_string(reply->dropped_images) +
+                      " image(s) from the kernel were not well-formed PNGs within the policy's "
+                      "caps (bytes, at most " +
+                      std::to_string(kImageMaxPixels) + " pixels, " +
+                      std::to_string(kImageMaxSide) + " px a side) and were dropped");
+    }
+    for (const auto& p : reply->saved_images) saved.push_back(p);
+    for (const auto& n : reply->notes) notes.push_back(n);
+    cpu_ms = reply->cpu_ms;
     if (!e.forced_status.empty()) status = e.forced_status;
   } else {
     status = "killed";

@@ -62,14 +62,14 @@ class SessionManager {
   Status EnsureKernel(Session& s);
   void Pump(Session& s);  // starts the next queued execution when the kernel is ready and idle
   void Begin(Session& s);
-  void OnKernelMessage(const std::string& session, const nlohmann::json& msg);
+  void OnKernelMessage(const std::string& session, const KernelFrame& msg);
   void OnKernelOutput(const std::string& session, int stream, std::string_view data);
   void OnKernelExit(const std::string& session, uint64_t serial, jail::ExitStatus exit);
   void OnTimeout(const std::string& session, uint64_t exec_id);
   void OnCancel(const std::string& session, uint64_t exec_id);
   void Interrupt(Session& s, const std::string& status, const std::string& why);
   void Tick(const std::string& session, uint64_t exec_id);
-  void Complete(Session& s, const nlohmann::json* reply, std::optional<jail::ExitStatus> exit);
+  void Complete(Session& s, const KernelFrame* reply, std::optional<jail::ExitStatus> exit);
   void FinishQueuedWithError(Session& s, const std::string& message);
   void SweepIdle();
   std::string KillReason(Session& s, const Execution& e,
