@@ -221,6 +221,9 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   // Now that we are in our cgroup, so that it becomes our cgroup root.
   STEP(UnshareCgroup(plan.unshare_cgroup));
   STEP(SetHostname(plan.hostname));
+  // Needs CAP_SYS_RESOURCE in our user namespace and a writable /proc/sys: the server's, before
+  // the mounts make ours read-only (the values belong to our user namespace either way).
+  STEP(UserNsLimitsInChild(plan.userns_limits));
   // Mounts need CAP_SYS_ADMIN in our namespace; they end with pivot_root and a read-only root.
   STEP(MountsInChild(plan.mounts));
   // Needs CAP_NET_ADMIN in our net namespace.

@@ -17,6 +17,7 @@
 #include "jail/rlimits.h"
 #include "jail/seccomp_compiler.h"
 #include "jail/userns.h"
+#include "jail/userns_limits.h"
 
 namespace mcpx::jail {
 
@@ -44,6 +45,7 @@ struct ChildPlan {
   std::string hostname = "sandbox";
   MountPlan mounts;
   RlimitPlan rlimits;
+  UserNsLimitPlan userns_limits;
   int last_cap = 40;
   LandlockPlan landlock;
   std::vector<SeccompProgram> seccomp;  // installed in this order

@@ -133,6 +133,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(m));
 
   plan.rlimits = BuildRlimitPlan(policy.limits, memory_in_cgroup);
+  plan.userns_limits = BuildUserNsLimitPlan(policy.limits);
   ASSIGN_OR_RETURN(plan.last_cap, LastCapFromParent());
   plan.landlock = BuildLandlockPlan({.enabled = policy.landlock,
                                      .workspace = !req.installer && !req.workspace.empty(),

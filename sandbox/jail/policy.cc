@@ -414,11 +414,27 @@ Result<BindMount> ParseBind(const json& v, const std::string& path) {
 }
 
 Status ParseLimits(const json& v, const std::string& path, Limits& l) {
-  RETURN_IF_ERROR(
-      CheckObject(v, path,
-                  {"memory_mb", "pids", "cpus", "timeout_default_s", "timeout_max_s",
-                   "interrupt_grace_ms", "tmp_mb", "shm_mb", "nofile", "fsize_mb", "nproc",
-                   "output_kb", "image_kb", "max_images", "max_sessions", "idle_timeout_s"}));
+  RETURN_IF_ERROR(CheckObject(v, path,
+                              {"memory_mb",
+                               "pids",
+                               "cpus",
+                               "timeout_default_s",
+                               "timeout_max_s",
+                               "interrupt_grace_ms",
+                               "tmp_mb",
+                               "shm_mb",
+                               "nofile",
+                               "fsize_mb",
+                               "nproc",
+                               "sigpending",
+                               "msgqueue_kb",
+                               "inotify_instances",
+                               "inotify_watches",
+                               "output_kb",
+                               "image_kb",
+                               "max_images",
+                               "max_sessions",
+                               "idle_timeout_s"}));
   auto u64 = [&](std::string_view key, uint64_t min, uint64_t max, std::string_view unit,
                  uint64_t scale, uint64_t& out) -> Status {
     if (!v.contains(key)) return Status::Ok();
@@ -458,6 +474,13 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
   RETURN_IF_ERROR(u64("nofile", 64, 1ull << 20, "", 1, l.nofile));
   RETURN_IF_ERROR(u64("fsize_mb", 1, 1ull << 30, "MiB", kMiB, l.fsize_bytes));
   RETURN_IF_ERROR(u64("nproc", 4, 1ull << 22, "", 1, l.nproc));
+  // Kernel-generated signals (SIGCHLD, timers, faults) are never refused; this bounds what the
+  // code queues with sigqueue and friends.
+  RETURN_IF_ERROR(u64("sigpending", 8, 1ull << 16, "", 1, l.sigpending));
+  // 0: no POSIX message queues (the shipped profiles deny mq_* anyway).
+  RETURN_IF_ERROR(u64("msgqueue_kb", 0, 1ull << 16, "KiB", kKiB, l.msgqueue_bytes));
+  RETURN_IF_ERROR(u64("inotify_instances", 0, 1024, "", 1, l.inotify_instances));
+  RETURN_IF_ERROR(u64("inotify_watches", 0, 1ull << 20, "", 1, l.inotify_watches));
   RETURN_IF_ERROR(u64("output_kb", 1, 2048, "KiB", kKiB, l.output_bytes));
   RETURN_IF_ERROR(u64("image_kb", 16, 4096, "KiB", kKiB, l.image_bytes));
   RETURN_IF_ERROR(u32("max_images", 0, 64, "", l.max_images));
@@ -678,6 +701,10 @@ nlohmann::json PolicyToJson(const Policy& policy) {
       {"nofile", l.nofile},
       {"fsize_mb", l.fsize_bytes >> 20},
       {"nproc", l.nproc},
+      {"sigpending", l.sigpending},
+      {"msgqueue_kb", l.msgqueue_bytes >> 10},
+      {"inotify_instances", l.inotify_instances},
+      {"inotify_watches", l.inotify_watches},
       {"output_kb", l.output_bytes >> 10},
       {"image_kb", l.image_bytes >> 10},
       {"max_images", l.max_images},

@@ -27,9 +27,9 @@ struct SeccompArg {
 
 struct SeccompRule {
   std::vector<std::string> names;
-  std::string action;     // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...
-  int errno_ret = -1;     // for SCMP_ACT_ERRNO (TRACE: message); -1 = use default_errno_ret.
-                          // Parsed profiles store EPERM when errnoRet is absent (OCI default).
+  std::string action;  // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...
+  int errno_ret = -1;  // for SCMP_ACT_ERRNO (TRACE: message); -1 = use default_errno_ret.
+                       // Parsed profiles store EPERM when errnoRet is absent (OCI default).
   std::vector<SeccompArg> args;
   bool operator==(const SeccompRule&) const = default;
 };
@@ -37,7 +37,7 @@ struct SeccompRule {
 // The OCI runtime-spec (config-linux.md) seccomp object.
 struct SeccompProfile {
   std::string default_action = "SCMP_ACT_ERRNO";
-  int default_errno_ret = 38;  // ENOSYS: friendlier to libc fallbacks than EPERM
+  int default_errno_ret = 38;              // ENOSYS: friendlier to libc fallbacks than EPERM
   std::vector<std::string> architectures;  // SCMP_ARCH_X86_64, ...
   std::vector<std::string> flags;
   std::vector<SeccompRule> syscalls;
@@ -55,12 +55,19 @@ struct Limits {
   uint64_t shm_bytes = 64ull << 20;    // tmpfs /dev/shm
   uint64_t nofile = 1024;
   uint64_t fsize_bytes = 1024ull << 20;
-  uint64_t nproc = 256;                // RLIMIT_NPROC backstop (cgroup pids is the real limit)
+  uint64_t nproc = 256;  // RLIMIT_NPROC backstop (cgroup pids is the real limit)
+  // Per-user kernel budgets, charged to the server's host user through every user namespace
+  // above the sandbox (ucounts): each sandbox gets its own small share (docs/SECURITY.md
+  // "Limits" has the arithmetic against the host's per-user defaults).
+  uint64_t sigpending = 128;             // RLIMIT_SIGPENDING: queued signals
+  uint64_t msgqueue_bytes = 0;           // RLIMIT_MSGQUEUE: POSIX message queue bytes
+  uint64_t inotify_instances = 8;        // user.max_inotify_instances (and fanotify groups)
+  uint64_t inotify_watches = 512;        // user.max_inotify_watches (and fanotify marks)
   uint64_t output_bytes = 100ull << 10;  // per stream per reply; beyond: head + tail, full saved
-  uint64_t image_bytes = 1ull << 20;   // per image; larger ones are downscaled
-  uint32_t max_images = 5;             // per reply; the rest saved to the workspace
+  uint64_t image_bytes = 1ull << 20;     // per image; larger ones are downscaled
+  uint32_t max_images = 5;               // per reply; the rest saved to the workspace
   uint32_t max_sessions = 8;
-  uint32_t idle_timeout_s = 3600;      // idle sessions are reaped after this
+  uint32_t idle_timeout_s = 3600;  // idle sessions are reaped after this
 };
 
 enum class NetworkMode {
@@ -82,7 +89,7 @@ struct Policy {
   std::string source_path;  // file it was loaded from
   Limits limits;
   NetworkMode network = NetworkMode::kNone;
-  std::vector<std::string> preload;  // modules imported by warm kernels before use
+  std::vector<std::string> preload;    // modules imported by warm kernels before use
   std::vector<BindMount> extra_binds;  // beyond the rootfs manifest, read-only unless stated
   bool landlock = true;
   SeccompProfile seccomp;

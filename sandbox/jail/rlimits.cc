@@ -16,6 +16,12 @@ RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup) {
   add(RLIMIT_CORE, 0, "rlimit CORE");
   // Counted per user namespace (ucounts), so this is per sandbox, not per host user.
   add(RLIMIT_NPROC, in_cgroup ? limits.nproc : ProcessLimit(limits), "rlimit NPROC");
+  // Also counted per user namespace since Linux 5.14, and charged up the chain to the server's
+  // host user (whose processes then get EAGAIN/EMFILE): a per-sandbox bound is what keeps one
+  // sandbox from draining the budget of the host user and of every other sandbox.
+  add(RLIMIT_SIGPENDING, limits.sigpending, "rlimit SIGPENDING");
+  add(RLIMIT_MSGQUEUE, limits.msgqueue_bytes, "rlimit MSGQUEUE");
+  add(RLIMIT_MEMLOCK, kMemlockBytes, "rlimit MEMLOCK");
   if (!in_cgroup) add(RLIMIT_AS, limits.memory_bytes, "rlimit AS", /*exec_only=*/true);
   return plan;
 }

@@ -21,14 +21,19 @@ struct RlimitPlan {
     // such a cap the growth of init's own stack would fail with SIGSEGV.
     bool exec_only = false;
   };
-  std::array<Entry, 5> entries{};
+  std::array<Entry, 8> entries{};
   size_t count = 0;
 };
 
-// NOFILE, FSIZE, CORE=0, NPROC. Without a cgroup (`in_cgroup` false) the rlimits stand in for
-// it: AS bounds memory (an address-space cap is a poor memory limit, so it is the fallback, not
-// the default), and NPROC is lowered to ProcessLimit(); with a cgroup NPROC is the looser
-// `nproc` backstop behind the pids controller.
+// Locked memory: mlock per process, and SysV SHM_LOCK segments, which are charged to the host
+// user across user namespaces. Python needs none; 256 KiB per sandbox keeps ten sandboxes at a
+// third of the usual 8 MiB per-user default.
+inline constexpr uint64_t kMemlockBytes = 256ull << 10;
+
+// NOFILE, FSIZE, CORE=0, NPROC, SIGPENDING, MSGQUEUE, MEMLOCK. Without a cgroup (`in_cgroup` false)
+// the rlimits stand in for it: AS bounds memory (an address-space cap is a poor memory limit, so it
+// is the fallback, not the default), and NPROC is lowered to ProcessLimit(); with a cgroup NPROC is
+// the looser `nproc` backstop behind the pids controller.
 RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup);
 
 // The most tasks a sandbox can hold (the pids controller or NPROC stops the next fork there), and

@@ -127,6 +127,16 @@ constexpr uint32_t kCloneNamespaceFlags = 0x7E020000;  // CLONE_NEW{NS,CGROUP,UT
 constexpr uint32_t kTiocsti = 0x5412;
 constexpr uint32_t kTioclinux = 0x541C;
 constexpr uint32_t kNetlinkRoute = 0;
+// S_ISUID | S_ISGID: a file the code makes setuid runs as the sandbox's host uid (the workspace
+// owner) for anyone on the host who can reach it.
+constexpr uint32_t kSetidBits = 06000;
+// O_CREAT and the O_TMPFILE bit (without O_DIRECTORY): the opens that take a mode.
+constexpr uint32_t kOpenTakesMode = 0100 | 020000000;
+// <linux/memfd.h> of older headers lacks these (Linux 6.3).
+constexpr uint32_t kMfdNoexecSeal = 0x0008;
+constexpr uint32_t kMfdExec = 0x0010;
+// Linux 6.6; the same number on x86_64 and aarch64 (the unified table).
+constexpr uint32_t kSysFchmodat2 = 452;
 
 constexpr uint32_t NrOffset() { return offsetof(seccomp_data, nr); }
 constexpr uint32_t ArchOffset() { return offsetof(seccomp_data, arch); }
@@ -440,6 +450,34 @@ Result<SeccompProgram> CompileBuiltinFilter() {
   a.JumpIf(BPF_JEQ, SYS_clone3, enosys, kNext);
   a.JumpIf(BPF_JEQ, SYS_personality, personality, kNext);
   a.JumpIf(BPF_JEQ, SYS_socket, socket, kNext);
+  // Set-id bits never reach a file: the mode argument of the chmod family, of creating opens
+  // and of mknod is checked by masked compare on its low word (the kernel reads a umode_t).
+  const auto mode_arg1 = a.NewLabel();
+  const auto mode_arg2 = a.NewLabel();
+  const auto open_mode = a.NewLabel();
+  const auto openat_mode = a.NewLabel();
+  const auto memfd = a.NewLabel();
+#ifdef SYS_chmod
+  a.JumpIf(BPF_JEQ, SYS_chmod, mode_arg1, kNext);
+#endif
+  a.JumpIf(BPF_JEQ, SYS_fchmod, mode_arg1, kNext);
+#ifdef SYS_creat
+  a.JumpIf(BPF_JEQ, SYS_creat, mode_arg1, kNext);
+#endif
+#ifdef SYS_mknod
+  a.JumpIf(BPF_JEQ, SYS_mknod, mode_arg1, kNext);
+#endif
+  a.JumpIf(BPF_JEQ, SYS_fchmodat, mode_arg2, kNext);
+  a.JumpIf(BPF_JEQ, kSysFchmodat2, mode_arg2, kNext);
+  a.JumpIf(BPF_JEQ, SYS_mknodat, mode_arg2, kNext);
+#ifdef SYS_open
+  a.JumpIf(BPF_JEQ, SYS_open, open_mode, kNext);
+#endif
+  a.JumpIf(BPF_JEQ, SYS_openat, openat_mode, kNext);
+  // openat2's mode sits in a struct seccomp cannot read; ENOSYS makes callers fall back to
+  // openat (glibc's open() and Python never use it).
+  a.JumpIf(BPF_JEQ, SYS_openat2, enosys, kNext);
+  a.JumpIf(BPF_JEQ, SYS_memfd_create, memfd, kNext);
   for (const long nr : kDeniedSyscalls) {
     a.JumpIf(BPF_JEQ, static_cast<uint32_t>(nr), eperm, kNext);
   }
@@ -468,6 +506,31 @@ Result<SeccompProgram> CompileBuiltinFilter() {
   a.Bind(netlink);
   a.LoadWord(ArgLowOffset(2));
   a.JumpIf(BPF_JEQ, kNetlinkRoute, allow, eprotonosupport);
+
+  // The mode only counts when the open creates: without O_CREAT/O_TMPFILE it is ignored (and
+  // may hold anything).
+  a.Bind(open_mode);
+  a.LoadWord(ArgLowOffset(1));
+  a.JumpIf(BPF_JSET, kOpenTakesMode, mode_arg2, allow);
+  a.Bind(openat_mode);
+  a.LoadWord(ArgLowOffset(2));
+  a.JumpIf(BPF_JSET, kOpenTakesMode, kNext, allow);
+  a.LoadWord(ArgLowOffset(3));
+  a.JumpIf(BPF_JSET, kSetidBits, eperm, allow);
+  a.Bind(mode_arg1);
+  a.LoadWord(ArgLowOffset(1));
+  a.JumpIf(BPF_JSET, kSetidBits, eperm, allow);
+  a.Bind(mode_arg2);
+  a.LoadWord(ArgLowOffset(2));
+  a.JumpIf(BPF_JSET, kSetidBits, eperm, allow);
+
+  // A memfd is the one writable file that may be executed (the workspace, /tmp and /dev/shm are
+  // noexec): MFD_EXEC asks for that, and without MFD_NOEXEC_SEAL a host whose vm.memfd_noexec
+  // is 0 makes it executable too. Sealed memfds cannot gain an x bit (F_SEAL_EXEC).
+  a.Bind(memfd);
+  a.LoadWord(ArgLowOffset(1));
+  a.JumpIf(BPF_JSET, kMfdExec, eperm, kNext);
+  a.JumpIf(BPF_JSET, kMfdNoexecSeal, allow, enosys);
 
   a.Bind(allow);
   a.Return(SECCOMP_RET_ALLOW);

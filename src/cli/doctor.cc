@@ -117,9 +117,13 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
   rows.push_back({6, "rlimits", true, true,
                   cg.usable
                       ? "NOFILE, FSIZE, CORE=0, NPROC; a sandbox reaching the process "
-                        "limit is stopped by its init"
+                        "limit is stopped by its init; SIGPENDING, MSGQUEUE, MEMLOCK and its "
+                        "user namespace's inotify/fanotify limits bound what it charges to "
+                        "the host user"
                       : "NOFILE, FSIZE, CORE=0, AS in place of the cgroup memory limit, "
-                        "NPROC in place of pids (a sandbox reaching it is stopped by its init)",
+                        "NPROC in place of pids (a sandbox reaching it is stopped by its init); "
+                        "SIGPENDING, MSGQUEUE, MEMLOCK and its user namespace's "
+                        "inotify/fanotify limits bound what it charges to the host user",
                   ""});
 
   Row cgroup{7, "cgroup limits", cg.usable, false, "", cg.usable ? "" : cg.fix};

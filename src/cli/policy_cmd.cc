@@ -49,11 +49,13 @@ int RunPolicy(const Options& opts) {
   const nlohmann::json oci = jail::SeccompToOci((*policy)->seccomp);
   if (Status st = CheckRoundTrip(oci); !st.ok()) return Fail(st.ToString());
   WriteStdout(oci.dump(2) + "\n");
-  std::fprintf(stderr,
-               "note: the built-in filter (foreign architectures killed, TIOCSTI/TIOCLINUX, clone "
-               "namespace flags, clone3, mount/keyring/bpf/io_uring/ptrace family, personality "
-               "and socket family checks) is not expressible in OCI and is not part of this "
-               "export; see docs/POLICIES.md\n");
+  std::fprintf(
+      stderr,
+      "note: the built-in filter (foreign architectures killed, TIOCSTI/TIOCLINUX, clone "
+      "namespace flags, clone3, mount/keyring/bpf/io_uring/ptrace family, personality "
+      "and socket family checks, set-id mode bits on chmod/open/mknod, openat2, "
+      "memfd_create without MFD_NOEXEC_SEAL) is not part of this export (most of it is not "
+      "expressible in OCI); see docs/POLICIES.md\n");
   return 0;
 }
 

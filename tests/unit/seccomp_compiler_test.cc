@@ -282,11 +282,61 @@ TEST_F(BuiltinFilterTest, SocketFamilies) {
   EXPECT_EQ(Eval(Sys(SYS_socket, {AF_NETLINK, SOCK_RAW, 9})), Errno(EPROTONOSUPPORT));  // AUDIT
 }
 
+TEST_F(BuiltinFilterTest, SetidModeBitsAreDenied) {
+  constexpr int kFchmodat2 = 452;
+  constexpr uint64_t kCreat = 0100;         // O_CREAT
+  constexpr uint64_t kTmpfile = 020200000;  // O_TMPFILE (with O_DIRECTORY)
+  for (uint64_t mode : {04755ull, 02755ull, 06755ull, 04000ull, 02000ull,
+                        0x100004755ull /* high bits do not hide it */}) {
+    EXPECT_EQ(Eval(Sys(SYS_chmod, {0, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_fchmod, {3, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_fchmodat, {3, 0, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(kFchmodat2, {3, 0, mode, 0})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_creat, {0, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_open, {0, kCreat | 1, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_openat, {3, 0, kCreat | 1, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_openat, {3, 0, kTmpfile | 2, mode})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_mknod, {0, 0100000 | mode, 0})), Errno(EPERM)) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_mknodat, {3, 0, 0100000 | mode, 0})), Errno(EPERM)) << std::oct << mode;
+  }
+  // Ordinary modes, the sticky bit, and opens that do not create (their mode is ignored).
+  for (uint64_t mode : {0755ull, 0644ull, 0600ull, 01777ull, 0ull}) {
+    EXPECT_EQ(Eval(Sys(SYS_chmod, {0, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_fchmod, {3, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_fchmodat, {3, 0, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(kFchmodat2, {3, 0, mode, 0})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_creat, {0, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_open, {0, kCreat | 1, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_openat, {3, 0, kCreat | 1, mode})), kAllow) << std::oct << mode;
+    EXPECT_EQ(Eval(Sys(SYS_mknod, {0, 010000 | mode, 0})), kAllow) << std::oct << mode;  // FIFO
+    EXPECT_EQ(Eval(Sys(SYS_mknodat, {3, 0, 0100000 | mode, 0})), kAllow) << std::oct << mode;
+  }
+  EXPECT_EQ(Eval(Sys(SYS_open, {0, 0 /* O_RDONLY */, 04755})), kAllow);
+  EXPECT_EQ(Eval(Sys(SYS_openat, {3, 0, 02 /* O_RDWR */, 06755})), kAllow);
+}
+
+TEST_F(BuiltinFilterTest, Openat2GetsEnosysItsModeIsOutOfReach) {
+  EXPECT_EQ(Eval(Sys(SYS_openat2, {3, 0, 0, 24})), Errno(ENOSYS));
+}
+
+TEST_F(BuiltinFilterTest, MemfdMustBeSealedAgainstExec) {
+  constexpr uint64_t kCloexec = 0x1, kAllowSealing = 0x2, kNoexecSeal = 0x8, kExec = 0x10;
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kNoexecSeal})), kAllow);
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kCloexec | kAllowSealing | kNoexecSeal})), kAllow);
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, 0})), Errno(ENOSYS));
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kCloexec})), Errno(ENOSYS));
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kCloexec | kAllowSealing})), Errno(ENOSYS));
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kExec})), Errno(EPERM));
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, kExec | kNoexecSeal})), Errno(EPERM));
+  EXPECT_EQ(Eval(Sys(SYS_memfd_create, {0, 0x100000000ull | kCloexec})), Errno(ENOSYS));
+}
+
 TEST_F(BuiltinFilterTest, EveryPathEndsInAReturn) {
   ASSERT_FALSE(prog_.insns.empty());
   EXPECT_LE(prog_.insns.size(), size_t{BPF_MAXINSNS});
   for (int nr = 0; nr < 512; ++nr) {
-    for (uint64_t arg : {0ull, 1ull, 0x5412ull, 0x7E020000ull, 0xffffffffffffffffull}) {
+    for (uint64_t arg :
+         {0ull, 1ull, 0x5412ull, 0x7E020000ull, 04755ull, 0x10ull, 0xffffffffffffffffull}) {
       EXPECT_TRUE(Eval(Sys(nr, {arg, arg, arg})).has_value()) << nr;
     }
   }

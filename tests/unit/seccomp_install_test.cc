@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,11 +182,24 @@ TEST(SeccompInstallTest, BuiltinFilterBlocksAttackSurface) {
   probes.push_back({"clone3(bad)", SYS_clone3, {L(8), 88, 0, 0, 0, 0}});
   probes.push_back({"socket(AF_PACKET)", SYS_socket, {AF_PACKET, SOCK_RAW, 0, 0, 0, 0}});
   probes.push_back({"socket(NETLINK_AUDIT)", SYS_socket, {AF_NETLINK, SOCK_RAW, 9, 0, 0, 0}});
+  // Set-id modes: with bad pointers and fds, an allowed call would fail with EFAULT or EBADF.
+  probes.push_back({"chmod(bad, 04755)", SYS_chmod, {L(8), 04755, 0, 0, 0, 0}});
+  probes.push_back({"fchmod(-1, 02755)", SYS_fchmod, {-1, 02755, 0, 0, 0, 0}});
+  probes.push_back({"fchmodat(bad, 06755)", SYS_fchmodat, {AT_FDCWD, L(8), 06755, 0, 0, 0}});
+  probes.push_back({"openat(bad, O_CREAT, 04755)",
+                    SYS_openat,
+                    {AT_FDCWD, L(8), O_CREAT | O_WRONLY, 04755, 0, 0}});
+  probes.push_back(
+      {"mknodat(bad, S_IFREG|04755)", SYS_mknodat, {AT_FDCWD, L(8), S_IFREG | 04755, 0, 0, 0}});
+  probes.push_back({"openat2(bad)", SYS_openat2, {AT_FDCWD, L(8), L(8), 24, 0, 0}});
+  probes.push_back({"memfd_create(bad, 0)", SYS_memfd_create, {L(8), 0, 0, 0, 0, 0}});
+  probes.push_back({"memfd_create(bad, MFD_EXEC)", SYS_memfd_create, {L(8), 0x10, 0, 0, 0, 0}});
   const auto out = RunProbes(f, probes);
   ASSERT_EQ(out.size(), probes.size());
   for (size_t i = 0; i < probes.size(); ++i) {
     int want = EPERM;
-    if (probes[i].nr == SYS_clone3) want = ENOSYS;
+    if (probes[i].nr == SYS_clone3 || probes[i].nr == SYS_openat2) want = ENOSYS;
+    if (probes[i].nr == SYS_memfd_create) want = probes[i].args[1] != 0 ? EPERM : ENOSYS;
     if (probes[i].nr == SYS_socket)
       want = probes[i].args[0] == AF_NETLINK ? EPROTONOSUPPORT : EAFNOSUPPORT;
     EXPECT_EQ(out[i].ret, -1) << probes[i].name;
@@ -202,9 +216,17 @@ TEST(SeccompInstallTest, BuiltinFilterLetsOrdinaryCallsThrough) {
       {"clone(THREAD w/o SIGHAND)", SYS_clone, {CLONE_THREAD, 0, 0, 0, 0, 0}},
       {"personality(query)", SYS_personality, {L(0xffffffffull), 0, 0, 0, 0, 0}},
       {"socket(AF_UNIX)", SYS_socket, {AF_UNIX, SOCK_STREAM, 0, 0, 0, 0}},
+      {"chmod(bad, 0755)", SYS_chmod, {L(8), 0755, 0, 0, 0, 0}},
+      {"fchmod(-1, 01777)", SYS_fchmod, {-1, 01777, 0, 0, 0, 0}},
+      {"openat(bad, O_RDONLY, 04755)", SYS_openat, {AT_FDCWD, L(8), O_RDONLY, 04755, 0, 0}},
+      {"memfd_create(bad, MFD_NOEXEC_SEAL)", SYS_memfd_create, {L(8), 0x8, 0, 0, 0, 0}},
   };
   const auto out = RunProbes(f, probes);
   ASSERT_EQ(out.size(), probes.size());
+  EXPECT_EQ(out[6].err, EFAULT);
+  EXPECT_EQ(out[7].err, EBADF);
+  EXPECT_EQ(out[8].err, EFAULT);
+  EXPECT_EQ(out[9].err, EFAULT);
   EXPECT_EQ(out[0].err, EBADF);
   EXPECT_EQ(out[1].err, EFAULT);
   EXPECT_EQ(out[2].err, EBADF);
