@@ -122,8 +122,10 @@ Result<std::string> PreadRange(int fd, uint64_t offset, uint64_t len, const std:
 // opened without following symlinks, `name` one component, `seen` its lstat.
 Result<WriteResult> AppendInPlace(int dirfd, const std::string& name, const std::string& rel,
                                   const struct stat& seen, std::string_view data) {
-  // O_NOFOLLOW: a symlink swapped in since the lstat is refused. O_NONBLOCK: a FIFO swapped in
-  // never blocks the open (ENXIO without a reader); the fstat below refuses it with a reader.
+  // O_NOFOLLOW: a symlink swapped in since the lstat is refused. O_NONBLOCK: nothing makes the
+  // open wait in the event loop: a FIFO swapped in fails with ENXIO without a reader (the fstat
+  // below refuses it with one), and a lease the sandbox holds on its file fails it with
+  // EWOULDBLOCK instead of waiting out the lease-break time.
   UniqueFd fd(::openat(dirfd, name.c_str(),
                        O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
@@ -156,7 +158,8 @@ Result<WriteResult> AppendInPlace(int dirfd, const std::string& name, const std:
     }
     return s;
   }
-  // As a replacing write does: no set-id bits survive a write by the server (root keeps them).
+  // As a replacing write does: no set-id bits survive a write by the server (the kernel would
+  // clear them on a write by an unprivileged server, but not on one by root).
   if ((st.st_mode & (S_ISUID | S_ISGID)) != 0) (void)::fchmod(fd.get(), st.st_mode & 0777);
   struct stat after {};
   WriteResult result;
