@@ -11,8 +11,7 @@ import time
 
 _STARTED = time.perf_counter()
 
-# Every stdlib module the kernel needs is imported now: once '' (the workspace) leads sys.path,
-# a user's json.py would otherwise shadow a late import.
+# Every stdlib module the kernel needs is imported now, before the workspace is on sys.path.
 import builtins  # noqa: E402
 import ctypes  # noqa: E402,F401  (flush_output's fflush(NULL))
 import gc  # noqa: E402
@@ -39,13 +38,28 @@ def _setup_streams():
     builtins.display = mcpx_display.display
 
 
-def _setup_sys_path():
-    # As in `python -c`: the working directory (/workspace) first, so user modules import; the
-    # kernel's own directory last, only for the matplotlib backend module.
+def _isolate_sys_path():
+    """sys.path without the workspace: the standard library, installed packages, then the
+    kernel's own directory (for the matplotlib backend module).
+
+    The workspace is shared by every session and written by sandboxed code. A warm kernel imports
+    its preloads before any session owns it, so a module planted there (`cycler.py`, which
+    matplotlib imports) would run in the next session's kernel before that session sent anything.
+    Relative entries ('' included) resolve against the working directory, the workspace.
+    """
     kernel_dir = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [""] + [p for p in sys.path if p and os.path.abspath(p) != kernel_dir]
+    cwd = os.getcwd()
+    sys.path[:] = [p for p in sys.path
+                   if p and os.path.isabs(p) and os.path.abspath(p) not in (kernel_dir, cwd)]
     sys.path.append(kernel_dir)
     sys.argv[:] = [""]
+
+
+def _add_workspace_to_sys_path():
+    """After the preloads: the workspace (the working directory) goes last, so `import mymodule`
+    finds the user's module, but a planted `json.py` or `random.py` never shadows the standard
+    library or an installed package that a session imports later."""
+    sys.path.append(os.getcwd())
 
 
 def _setup_matplotlib_env():
@@ -141,10 +155,17 @@ class Kernel:
         # Before anything slow: an early SIGINT must not kill a kernel that is starting.
         self.interrupts.install()
         _setup_streams()
-        _setup_sys_path()
+        _isolate_sys_path()
         self.mpl_config_dir, self.mpl_cache_files = _setup_matplotlib_env()
         preload_started = time.perf_counter()
-        self.preloaded, failed = _preload(os.environ.get("MCPX_PRELOAD", ""))
+        # Preloads run outside the workspace too: matplotlib reads ./matplotlibrc at import.
+        workspace = os.getcwd()
+        os.chdir("/")
+        try:
+            self.preloaded, failed = _preload(os.environ.get("MCPX_PRELOAD", ""))
+        finally:
+            os.chdir(workspace)
+        _add_workspace_to_sys_path()
         # The preloaded modules are hundreds of thousands of long-lived objects: keep them out of
         # every later garbage collection (a full pass over them costs ~20 ms in a user's cell).
         gc.collect()

@@ -233,9 +233,10 @@ class WriteFileTool : public Tool {
         {"name", "write_file"},
         {"title", "Write a workspace file"},
         {"description",
-         "Writes a file in the workspace, creating parent folders. The write is atomic (temporary "
-         "file + rename): readers see the old or the new content, never a mix. Overwrites unless "
-         "append is true. Refuses symlinks and non-regular files. At most " +
+         "Writes a file in the workspace, creating parent folders. Overwrites unless append is "
+         "true; an overwrite is atomic (temporary file + rename): readers see the old or the new "
+         "content, never a mix. An append adds to the end in place: all of the content or none. "
+         "Refuses symlinks and non-regular files. At most " +
              Mib(kWriteCap) + " per call."},
         {"inputSchema",
          {{"type", "object"},
@@ -254,7 +255,9 @@ class WriteFileTool : public Tool {
             {"append",
              {{"type", "boolean"},
               {"default", false},
-              {"description", "Add to the end of the file instead of replacing it."}}}}},
+              {"description",
+               "Add to the end of the file instead of replacing it (in place; refused for a file "
+               "with several hard links)."}}}}},
           {"required", {"path", "content"}},
           {"additionalProperties", false}}},
         {"outputSchema",

@@ -16,6 +16,11 @@
 //   outside file keeps its content and the workspace name gets a new inode). Reading a hard link
 //   is allowed: the sandbox cannot create one to a file it cannot see (links across mounts fail
 //   with EXDEV), and whoever made it on the host could read the file anyway.
+// - An append is the exception: it writes in place (O_APPEND on the file opened O_NOFOLLOW in
+//   its symlink-free parent), so its cost is that of the new bytes, never of what the sandbox put
+//   in the file (a copy of a planted 512 MiB sparse file took seconds of the event loop). It
+//   refuses a file with more than one hard link, and a failed write is cut back (ftruncate) to
+//   the old length: the file ends with all of the new bytes or none of them.
 #pragma once
 
 #include <sys/stat.h>
@@ -80,7 +85,9 @@ struct FileRead {
 };
 
 struct WriteOptions {
-  bool append = false;  // new content = existing content + data (still one atomic rename)
+  // Add data at the end of an existing file, in place (see the header comment): all of it or
+  // none (a failed write is cut back), but not atomic for readers and not fsynced.
+  bool append = false;
   bool create_parents = true;
 };
 
@@ -115,8 +122,8 @@ class Workspace {
   // devices and escaping symlinks are errors naming the path.
   Result<FileRead> Read(std::string_view user_path, uint64_t offset, uint64_t limit) const;
 
-  // Atomically replaces (or appends to) a regular file; parents are created. Other engineers use
-  // this for `.mcp-executor/outputs/...`.
+  // Atomically replaces a regular file (temp + rename), or appends to it in place; parents are
+  // created. Other engineers use this for `.mcp-executor/outputs/...`.
   Result<WriteResult> WriteFileAtomic(std::string_view user_path, std::string_view data,
                                       WriteOptions options = {}) const;
 

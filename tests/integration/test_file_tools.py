@@ -75,6 +75,32 @@ def test_write_read_round_trip_utf8_base64_append(client):
     assert r["structuredContent"]["kind"] == "binary"
 
 
+def test_append_to_a_sandbox_made_sparse_file_costs_only_the_new_bytes(client):
+    # Issue 8 finding 7: the append copied (and fsynced) the whole 512 MiB in the event loop.
+    r = client.call("execute_python", {"code": "with open('/workspace/sparse.bin', 'wb') as f:\n"
+                                                "    f.write(b'S')\n"
+                                                "    f.truncate(512 << 20)\n"}, timeout=180)
+    assert r["structuredContent"]["status"] == "ok", r
+    host = os.path.join(client.workspace, "sparse.bin")
+    before = os.stat(host)
+    r = ok(client.call("write_file", {"path": "sparse.bin", "content": "!", "append": True}))
+    assert r["structuredContent"]["size"] == (512 << 20) + 1, r
+    assert r["structuredContent"]["appended"] is True
+    after = os.stat(host)
+    assert after.st_size == (512 << 20) + 1
+    assert after.st_ino == before.st_ino, "appended through a copy"
+    assert after.st_blocks * 512 < (1 << 20), "the holes became %d real blocks" % after.st_blocks
+    with open(host, "rb") as f:
+        assert f.read(1) == b"S"
+        f.seek(512 << 20)
+        assert f.read() == b"!"
+    # The sandbox sees the same bytes, and the server still answers.
+    r = client.call("execute_python", {"code": "import os\nf = open('/workspace/sparse.bin', "
+                                                "'rb')\nf.seek(-2, os.SEEK_END)\nf.read()"})
+    assert r["structuredContent"]["result"] == "b'\\x00!'", r
+    assert client.request("ping")["result"] == {}
+
+
 def test_bad_base64_is_reported_precisely(client):
     msg = err(client.call("write_file", {"path": "x", "content": "QUJD*EF", "encoding": "base64"}))
     assert "'*' at position 4" in msg

@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 import time
 
+import as_user
+
 BIN = os.environ.get("MCPX_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build",
                                               "mcp-executor"))
 LATEST = "2025-11-25"
@@ -33,12 +35,14 @@ class McpClient:
             # Run the server as another (unprivileged) uid: it must own its workspace and state.
             for d in (self._tmp.name, self.workspace, self.state_dir):
                 os.chown(d, user, user)
+        # As another uid, from a copy of the binary and its data when that uid cannot reach
+        # this checkout (as_user.py).
+        cmd, user_env = as_user.command(BIN, user, ["serve", "--workspace", self.workspace,
+                                                    "--state-dir", self.state_dir,
+                                                    "--log-level", log_level, *args])
         full_env = dict(os.environ)
+        full_env.update(user_env)
         full_env.update(env or {})
-        cmd = [BIN, "serve", "--workspace", self.workspace, "--state-dir", self.state_dir,
-               "--log-level", log_level, *args]
-        if user is not None:
-            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
         self.stderr_path = os.path.join(self._tmp.name, "stderr.log")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -13,6 +13,8 @@ import tempfile
 
 import pytest
 
+import as_user  # tests/pylib, on sys.path through conftest.py
+
 BIN = os.environ.get("MCPX_BIN")
 NOBODY = 65534
 
@@ -22,29 +24,25 @@ def runner(request):
     if not BIN:
         pytest.skip("MCPX_BIN is not set (run through ctest)")
     user = request.param
-    if os.geteuid() != 0:
-        if user == "root":
-            pytest.skip("suite not running as root: the root case needs root")
-        prefix = []
-    else:
-        prefix = [] if user == "root" else [
-            "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if os.geteuid() != 0 and user == "root":
+        pytest.skip("suite not running as root: the root case needs root")
+    uid = NOBODY if os.geteuid() == 0 and user != "root" else None
     base = tempfile.mkdtemp(prefix="mcpx-hostile-")
     os.chmod(base, 0o755)
     ws = os.path.join(base, "workspace")
     state = os.path.join(base, "state")
     os.mkdir(ws)
     os.mkdir(state)
-    if prefix:
+    if uid is not None:
         for p in (ws, state):
             os.chown(p, NOBODY, NOBODY)
 
     def run(code, timeout=180):
-        proc = subprocess.run(
-            prefix + [BIN, "exec", "--workspace", ws, "--state-dir", state, "-c", code],
-            capture_output=True, text=True, timeout=timeout,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": base})
-        return proc
+        # As uid 65534 from a staged copy when it cannot reach this checkout (as_user.py).
+        cmd, env = as_user.command(BIN, uid, ["exec", "--workspace", ws, "--state-dir", state,
+                                              "-c", code])
+        env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=base)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
     run.user = user
     run.workspace = ws

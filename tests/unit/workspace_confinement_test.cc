@@ -244,10 +244,15 @@ TEST_P(ConfinementTest, HardLinkIsNeverWrittenThrough) {
   EXPECT_EQ(fs::hard_link_count(tree_.ws() / "hard"), 1u);
   EXPECT_EQ(fs::hard_link_count(tree_.outside() / "linked.txt"), 1u);
   // Append copies, so it does not write through either.
+  // An append writes in place, so it refuses a file with other names.
   ASSERT_EQ(::link((tree_.outside() / "linked.txt").c_str(), (tree_.ws() / "hard2").c_str()), 0);
-  ASSERT_TRUE(ws_->WriteFileAtomic("hard2", "more\n", {.append = true}).ok());
+  auto ap = ws_->WriteFileAtomic("hard2", "more\n", {.append = true});
+  ASSERT_FALSE(ap.ok());
+  EXPECT_EQ(ap.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(ap.status().message().find("'hard2' has 2 hard links"), std::string::npos)
+      << ap.status().message();
   EXPECT_EQ(Slurp(tree_.outside() / "linked.txt"), "outside original\n");
-  EXPECT_EQ(Slurp(tree_.ws() / "hard2"), "outside original\nmore\n");
+  EXPECT_EQ(Slurp(tree_.ws() / "hard2"), "outside original\n");
 }
 
 TEST_P(ConfinementTest, WriteCreatesParentsAndIsAtomic) {

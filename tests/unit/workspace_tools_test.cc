@@ -1,6 +1,10 @@
 // read_file / write_file / list_files through the Tool interface, and the resources provider:
 // result shapes, paging, caps, errors, and that structuredContent always matches outputSchema.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -187,6 +191,57 @@ TEST_F(FileToolsTest, WriteThenReadUtf8AndBase64) {
   ASSERT_FALSE(IsError(r)) << r.dump();
   EXPECT_EQ(r["structuredContent"]["size"], 5);
   EXPECT_EQ(Get("b.dat"), bin + "\x01");
+}
+
+// Finding 7 of issue 8: an append used to copy the whole file (and fsync it) in the event loop, so
+// a sparse file the sandbox made cheaply cost the server real blocks and seconds.
+TEST_F(FileToolsTest, AppendToAPlantedSparseFileWritesOnlyTheNewBytes) {
+  constexpr off_t kSparse = off_t{512} << 20;
+  const fs::path big = base_ / "ws" / "sparse.bin";
+  std::ofstream(big).put('s');
+  ASSERT_EQ(::truncate(big.c_str(), kSparse), 0);
+  struct stat before {};
+  ASSERT_EQ(::stat(big.c_str(), &before), 0);
+
+  json r = Call("write_file", {{"path", "sparse.bin"}, {"content", "!"}, {"append", true}});
+  ASSERT_FALSE(IsError(r)) << r.dump();
+  EXPECT_EQ(r["structuredContent"]["size"], kSparse + 1);
+  EXPECT_EQ(r["structuredContent"]["bytes_written"], 1);
+  struct stat after {};
+  ASSERT_EQ(::stat(big.c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, kSparse + 1);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "appended by copying into a new file";
+  EXPECT_LT(after.st_blocks * 512, 1 << 20) << "the holes were filled with real blocks";
+  std::ifstream in(big, std::ios::binary);
+  char first = 0, last = 0;
+  in.get(first);
+  in.seekg(kSparse);
+  in.get(last);
+  EXPECT_EQ(first, 's');
+  EXPECT_EQ(last, '!');
+}
+
+// In place, a failed write must not leave part of the new bytes behind: RLIMIT_FSIZE lets 10 of
+// the 100 bytes land before EFBIG.
+TEST_F(FileToolsTest, AppendThatFailsHalfwayLeavesTheFileAsItWas) {
+  Put("log.txt", "line one\n");
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 1000) GTEST_SKIP() << "RLIMIT_FSIZE";
+  struct sigaction ignore {
+  }, old_action{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit small = saved;
+  small.rlim_cur = 9 + 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  json r = Call("write_file",
+                {{"path", "log.txt"}, {"content", std::string(100, 'x')}, {"append", true}});
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  ASSERT_TRUE(IsError(r)) << r.dump();
+  EXPECT_NE(Text(r).find("cannot write 'log.txt'"), std::string::npos) << Text(r);
+  EXPECT_EQ(Get("log.txt"), "line one\n");
 }
 
 TEST_F(FileToolsTest, WriteErrorsAreClear) {

@@ -4,6 +4,8 @@ import json
 import struct
 import sys
 
+from conftest import KERNEL_DIR
+
 MAX_FRAME = 32 * 1024 * 1024
 
 
@@ -107,6 +109,9 @@ def test_eof_on_channel_ends_kernel(kernel_factory):
 
 
 def test_user_code_does_not_see_kernel_dir_first(shared_kernel, tmp_path):
-    reply = shared_kernel.execute("import sys\n(sys.path[0], sys.argv)")
-    assert reply["result"] == "('', [''])"
+    reply = shared_kernel.execute("import os, sys\n(sys.path[0], sys.argv, os.getcwd())")
+    first, argv, cwd = eval(reply["result"])
+    # Neither the kernel's folder nor the workspace (the cwd) leads: see test_planting.py.
+    assert first not in ("", KERNEL_DIR, cwd), first
+    assert argv == [""]
     assert sys.executable  # the client itself is unaffected
