@@ -35,6 +35,7 @@ asan: setup
 
 fuzz: asan
 	$(ASAN_BUILD)/tests/fuzz/jsonrpc_fuzzer -max_total_time=60 tests/fuzz/corpus
+	$(ASAN_BUILD)/tests/fuzz/kernel_frame_fuzzer -max_total_time=60 tests/fuzz/kernel_frame_corpus
 
 bench: build
 	bash bench/run.sh $(BUILD)
