@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -165,8 +166,16 @@ Result<std::unique_ptr<DiskBudget>> DiskBudget::Create(int root_fd, DiskLimits l
   return std::unique_ptr<DiskBudget>(new DiskBudget(UniqueFd(fd), limits));
 }
 
-DiskBudget::DiskBudget(UniqueFd fd, DiskLimits limits)
-    : fd_(std::move(fd)), limits_(limits), worker_([this] { Run(); }) {}
+DiskBudget::DiskBudget(UniqueFd fd, DiskLimits limits) : fd_(std::move(fd)), limits_(limits) {
+  // The worker is born with every signal blocked: the server takes SIGTERM/SIGINT through a
+  // signalfd that the main thread blocks for itself, and a process-directed signal goes to any
+  // thread that does not block it, where its default action would end the server.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  worker_ = std::thread([this] { Run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 DiskBudget::~DiskBudget() {
   {

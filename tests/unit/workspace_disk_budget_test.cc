@@ -212,6 +212,28 @@ TEST_F(DiskBudgetTest, SavedOutputsKeepOutOfTheReserve) {
   EXPECT_NE(st.message().find("for the client's own files"), std::string::npos) << st.message();
 }
 
+// The server takes SIGTERM/SIGINT through a signalfd that only its main thread blocks; a worker
+// that did not block them could receive them and end the server by their default action.
+TEST_F(DiskBudgetTest, WorkerBlocksEverySignal) {
+  auto b = DiskBudget::Create(fd_.get(), {1024 * kMiB, 1000, 0, 0});
+  ASSERT_TRUE(b.ok());
+  const std::string main_tid = std::to_string(::gettid());
+  size_t workers = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    if (task.path().filename() == main_tid) continue;
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("SigBlk:", 0) != 0) continue;
+      ++workers;
+      // Every signal the kernel can deliver to the process (1-64; 32 and 33 are glibc's own).
+      EXPECT_NE(line.find("fffffff"), std::string::npos) << task.path() << ": " << line;
+      EXPECT_EQ(line.find("0000000"), std::string::npos) << task.path() << ": " << line;
+    }
+  }
+  EXPECT_EQ(workers, 1u);
+}
+
 TEST(QuotaSupportTest, NamesTheFilesystem) {
   UniqueFd fd(::open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC));
   ASSERT_TRUE(fd);
