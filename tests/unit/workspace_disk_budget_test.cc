@@ -242,5 +242,38 @@ TEST(QuotaSupportTest, NamesTheFilesystem) {
   EXPECT_FALSE(q.detail.empty());
 }
 
+// A loop-mounted ext4 with the project feature and the prjquota mount option, where root can make
+// one; skipped with the reason otherwise (e.g. a kernel without CONFIG_QUOTA/CONFIG_QFMT_V2).
+TEST(QuotaSupportTest, SeesPrjquotaOnALoopExt4) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to loop-mount a filesystem";
+  if (::access("/usr/sbin/mkfs.ext4", X_OK) != 0 && ::access("/sbin/mkfs.ext4", X_OK) != 0) {
+    GTEST_SKIP() << "mkfs.ext4 not installed";
+  }
+  char tmpl[] = "/tmp/mcpx-prjquota-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, img = dir + "/img", mnt = dir + "/mnt";
+  fs::create_directory(mnt);
+  const std::string make = "truncate -s 16M " + img +
+                           " && mkfs.ext4 -q -O quota,project -E quotatype=prjquota " + img +
+                           " >/dev/null 2>&1";
+  bool mounted = false;
+  if (std::system(make.c_str()) == 0) {
+    mounted =
+        std::system(("mount -o loop,prjquota " + img + " " + mnt + " 2>/dev/null").c_str()) == 0;
+  }
+  if (!mounted) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << "cannot mount an ext4 with prjquota here (kernel without quota support? "
+                    "dmesg says)";
+  }
+  UniqueFd fd(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  const QuotaSupport q = fd ? ProbeQuotaSupport(fd.get()) : QuotaSupport{};
+  fd.reset();
+  EXPECT_EQ(std::system(("umount " + mnt).c_str()), 0);
+  fs::remove_all(dir);
+  EXPECT_EQ(q.fs_type, "ext4");
+  EXPECT_TRUE(q.prjquota) << q.detail;
+}
+
 }  // namespace
 }  // namespace mcpx::workspace
