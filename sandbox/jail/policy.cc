@@ -434,7 +434,11 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
                                "image_kb",
                                "max_images",
                                "max_sessions",
-                               "idle_timeout_s"}));
+                               "idle_timeout_s",
+                               "workspace_mb",
+                               "workspace_inodes",
+                               "workspace_reserve_mb",
+                               "workspace_reserve_inodes"}));
   auto u64 = [&](std::string_view key, uint64_t min, uint64_t max, std::string_view unit,
                  uint64_t scale, uint64_t& out) -> Status {
     if (!v.contains(key)) return Status::Ok();
@@ -486,6 +490,14 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
   RETURN_IF_ERROR(u32("max_images", 0, 64, "", l.max_images));
   RETURN_IF_ERROR(u32("max_sessions", 1, 256, "", l.max_sessions));
   RETURN_IF_ERROR(u32("idle_timeout_s", 10, 7 * 86400, "seconds", l.idle_timeout_s));
+  // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
+  // reserve must leave room for one write_file of a typical size and its temp file.
+  RETURN_IF_ERROR(u64("workspace_mb", 8, 1ull << 30, "MiB", kMiB, l.workspace_bytes));
+  RETURN_IF_ERROR(u64("workspace_inodes", 64, 1ull << 32, "", 1, l.workspace_inodes));
+  RETURN_IF_ERROR(
+      u64("workspace_reserve_mb", 1, 1ull << 20, "MiB", kMiB, l.workspace_reserve_bytes));
+  RETURN_IF_ERROR(
+      u64("workspace_reserve_inodes", 8, 1ull << 24, "", 1, l.workspace_reserve_inodes));
 
   if (l.timeout_default_s > l.timeout_max_s) {
     return Error(Field(path, "timeout_default_s"), "must not exceed timeout_max_s (" +
@@ -710,6 +722,10 @@ nlohmann::json PolicyToJson(const Policy& policy) {
       {"max_images", l.max_images},
       {"max_sessions", l.max_sessions},
       {"idle_timeout_s", l.idle_timeout_s},
+      {"workspace_mb", l.workspace_bytes >> 20},
+      {"workspace_inodes", l.workspace_inodes},
+      {"workspace_reserve_mb", l.workspace_reserve_bytes >> 20},
+      {"workspace_reserve_inodes", l.workspace_reserve_inodes},
   };
   json binds = json::array();
   for (const BindMount& b : policy.extra_binds) {

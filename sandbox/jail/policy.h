@@ -68,6 +68,13 @@ struct Limits {
   uint32_t max_images = 5;               // per reply; the rest saved to the workspace
   uint32_t max_sessions = 8;
   uint32_t idle_timeout_s = 3600;  // idle sessions are reaped after this
+  // The shared workspace (all sandboxes write the same folder; see src/workspace/disk_budget.h).
+  // A cell that grows the workspace tree past these is killed by name; the reserve is free
+  // space on its filesystem that sandboxes may not eat into, kept for the client's writes.
+  uint64_t workspace_bytes = 4096ull << 20;
+  uint64_t workspace_inodes = 100000;  // files, folders and links in the tree
+  uint64_t workspace_reserve_bytes = 64ull << 20;
+  uint64_t workspace_reserve_inodes = 256;
 };
 
 enum class NetworkMode {

@@ -1,6 +1,7 @@
 // `mcp-executor doctor`: which isolation layers this machine supports, which will be active, and
 // the fix for each missing one. The probing lives in sandbox/jail (support.h, cgroup.h); this file
 // only decides what is required and presents it.
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,9 +14,12 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "jail/cgroup.h"
+#include "jail/policy.h"
 #include "jail/support.h"
 #include "jail/userns.h"
 #include "util/status.h"
+#include "util/unique_fd.h"
+#include "workspace/disk_budget.h"
 
 namespace mcpx::cli {
 namespace {
@@ -174,6 +178,50 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
   return rows;
 }
 
+// The workspace disk budget (DESIGN.md section 3, "fills disk"): mechanism, limits, free space.
+struct DiskRow {
+  std::string mechanism;  // "accounting", or "off" when the policy cannot be loaded
+  std::string limits;
+  std::string free;
+  std::string quota;  // whether a project quota could be used instead
+};
+
+DiskRow WorkspaceDisk(const Options& opts) {
+  DiskRow row;
+  auto policy = jail::LoadPolicy(opts.policy, opts.policies_dir());
+  if (policy.ok()) {
+    const auto& l = (*policy)->limits;
+    row.mechanism =
+        "accounting (tree scan + fstatvfs every 250 ms while a cell runs; the cell "
+        "is killed by name)";
+    row.limits = std::to_string(l.workspace_bytes >> 20) + " MiB and " +
+                 std::to_string(l.workspace_inodes) + " files for all sandboxes together; " +
+                 std::to_string(l.workspace_reserve_bytes >> 20) + " MiB and " +
+                 std::to_string(l.workspace_reserve_inodes) +
+                 " inodes kept free for the client's writes (policy " + (*policy)->name + ")";
+  } else {
+    row.mechanism = "unknown";
+    row.limits = "policy '" + opts.policy + "' does not load: " + policy.status().ToString();
+  }
+  UniqueFd fd(::open(opts.workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    row.free = "workspace " + opts.workspace + " not created yet";
+    return row;
+  }
+  if (auto fs = workspace::MeasureFs(fd.get()); fs.ok()) {
+    row.free = std::to_string(fs->free_bytes >> 20) + " of " +
+               std::to_string(fs->total_bytes >> 20) + " MiB free";
+    if (fs->total_inodes != 0) {
+      row.free += ", " + std::to_string(fs->free_inodes) + " of " +
+                  std::to_string(fs->total_inodes) + " inodes free";
+    }
+  } else {
+    row.free = fs.status().ToString();
+  }
+  row.quota = workspace::ProbeQuotaSupport(fd.get()).detail;
+  return row;
+}
+
 std::string YesNo(bool b) { return b ? "yes" : "no"; }
 
 std::string Pad(std::string s, size_t width) {
@@ -198,6 +246,8 @@ int RunDoctor(const Options& opts) {
   const std::vector<Row> rows = Layers(s, cg, identity);
   const jail::PythonProbe py =
       jail::ProbePython(kPython, {"numpy", "pandas", "matplotlib"}, kPythonTimeoutMs);
+
+  const DiskRow disk = WorkspaceDisk(opts);
 
   struct stat st {};
   const bool state_exists = ::stat(opts.state_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -254,6 +304,11 @@ int RunDoctor(const Options& opts) {
     for (const auto& m : py.modules) {
       mods.push_back({{"name", m.name}, {"ok", m.ok}, {"detail", m.detail}});
     }
+    j["workspace_disk"] = {{"path", opts.workspace},
+                           {"mechanism", disk.mechanism},
+                           {"limits", disk.limits},
+                           {"free", disk.free},
+                           {"project_quota", disk.quota}};
     j["state_dir"] = {
         {"path", opts.state_dir}, {"exists", state_exists}, {"writable", state_writable}};
     WriteStdout(j.dump(2) + "\n");
@@ -295,6 +350,9 @@ int RunDoctor(const Options& opts) {
           : state_exists ? "NOT writable"
                          : "not created yet") +
          "\n";
+  out += "  workspace disk budget: " + disk.mechanism + "\n    limits: " + disk.limits +
+         "\n    filesystem of " + opts.workspace + ": " + disk.free +
+         (disk.quota.empty() ? "" : "\n    project quota: " + disk.quota) + "\n";
   out += ok ? "\n  every required layer is available\n"
             : "\n  some required layers are missing (see fix: lines above)\n";
   WriteStdout(out);

@@ -86,6 +86,7 @@ struct SessionManager::Execution {
   double last_progress = 0;
   std::string state_notice;  // "previous kernel lost" notice for this call
   uint64_t execution_count = 0;
+  workspace::DiskMark disk_start;  // the workspace when the cell began (disk_budget.h)
 };
 
 struct SessionManager::Session {
@@ -142,7 +143,17 @@ json ExecuteOutputSchema() {
 
 SessionManager::SessionManager(EventLoop* loop, KernelConfig config,
                                std::shared_ptr<workspace::Workspace> ws, ManagerOptions options)
-    : loop_(loop), config_(std::move(config)), ws_(std::move(ws)), options_(options) {}
+    : loop_(loop), config_(std::move(config)), ws_(std::move(ws)), options_(options) {
+  const auto& l = config_.policy->limits;
+  auto disk = workspace::DiskBudget::Create(
+      ws_->root_fd(), {l.workspace_bytes, l.workspace_inodes, l.workspace_reserve_bytes,
+                       l.workspace_reserve_inodes});
+  if (disk.ok()) {
+    disk_ = std::move(disk).value();
+  } else {
+    spdlog::warn("workspace disk budget off: {}", disk.status().ToString());
+  }
+}
 
 SessionManager::~SessionManager() { Shutdown(); }
 
@@ -362,6 +373,7 @@ void SessionManager::Begin(Session& s) {
         });
       });
   if (auto u = s.kernel->Usage(); u.ok()) e.usage_start = *u;
+  if (disk_) e.disk_start = disk_->Mark();
 
   json req = {{"id", e.id},
               {"op", "execute"},
@@ -538,6 +550,13 @@ void SessionManager::Tick(const std::string& name, uint64_t exec_id) {
       return;
     }
   }
+  if (disk_ && s.kernel && e.kill_reason.empty()) {
+    if (auto why = disk_->Check(e.disk_start)) {
+      e.kill_reason = std::move(*why);
+      s.kernel->Kill();
+      return;
+    }
+  }
   if (!e.call->wants_progress()) return;
   const int64_t now = EventLoop::NowMs();
   std::string fresh = e.out->TakeFresh(4096);
@@ -641,7 +660,9 @@ void SessionManager::Complete(Session& s, const KernelFrame* reply,
     if (!buf.truncated()) return buf.Text("");
     std::string where = base + suffix;
     if (buf.spilled_bytes() > 0) {
-      auto w = ws_->WriteFileAtomic(where, spill);
+      const Status room = disk_ ? disk_->RoomFor(spill.size()) : Status::Ok();
+      auto w =
+          room.ok() ? ws_->WriteFileAtomic(where, spill) : Result<workspace::WriteResult>(room);
       if (w.ok()) {
         saved.push_back(where);
       } else {

@@ -21,6 +21,7 @@
 #include "session/kernel.h"
 #include "tools/tool.h"
 #include "util/event_loop.h"
+#include "workspace/disk_budget.h"
 #include "workspace/workspace.h"
 
 namespace mcpx::session {
@@ -78,6 +79,7 @@ class SessionManager {
   EventLoop* loop_;
   KernelConfig config_;
   std::shared_ptr<workspace::Workspace> ws_;
+  std::unique_ptr<workspace::DiskBudget> disk_;  // null if the workspace cannot be measured
   ManagerOptions options_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   std::deque<std::unique_ptr<Kernel>> pool_;

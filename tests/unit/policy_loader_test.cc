@@ -53,11 +53,17 @@ TEST(PolicyLoadTest, ShippedPoliciesLoad) {
   EXPECT_EQ(d.seccomp.default_errno_ret, 38);
   EXPECT_EQ(d.seccomp_source_path, kSeccompDir + "/default.json");
   EXPECT_TRUE(d.landlock);
+  EXPECT_EQ(d.limits.workspace_bytes, 4096ull << 20);
+  EXPECT_EQ(d.limits.workspace_inodes, 100000u);
+  EXPECT_EQ(d.limits.workspace_reserve_bytes, 64ull << 20);
+  EXPECT_EQ(d.limits.workspace_reserve_inodes, 256u);
 
   auto strict = LoadPolicy(kPolicies + "/strict.json", kPolicies);
   ASSERT_TRUE(strict.ok()) << strict.status().ToString();
   EXPECT_LT((*strict)->limits.memory_bytes, d.limits.memory_bytes);
   EXPECT_LT((*strict)->limits.pids, d.limits.pids);
+  EXPECT_LT((*strict)->limits.workspace_bytes, d.limits.workspace_bytes);
+  EXPECT_LT((*strict)->limits.workspace_inodes, d.limits.workspace_inodes);
   EXPECT_LT((*strict)->limits.cpus, d.limits.cpus);
   EXPECT_TRUE((*strict)->preload.empty());
   size_t strict_names = 0, default_names = 0;
@@ -79,6 +85,27 @@ TEST(PolicyLoadTest, MinimalPolicyGetsDefaults) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ((*p)->limits.memory_bytes, Limits{}.memory_bytes);
   EXPECT_LE(WorstCaseReplyBytes(Limits{}), kMaxReplyBytes);
+  EXPECT_EQ((*p)->limits.workspace_bytes, Limits{}.workspace_bytes);
+  EXPECT_EQ((*p)->limits.workspace_reserve_bytes, Limits{}.workspace_reserve_bytes);
+}
+
+TEST(PolicyLoadTest, WorkspaceBudgetIsReadAndShown) {
+  json doc = Minimal();
+  doc["limits"] = {{"workspace_mb", 16},
+                   {"workspace_inodes", 1000},
+                   {"workspace_reserve_mb", 24},
+                   {"workspace_reserve_inodes", 500}};
+  auto p = ParsePolicy(doc, kSeccompDir, "t.json");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->limits.workspace_bytes, 16ull << 20);
+  EXPECT_EQ((*p)->limits.workspace_inodes, 1000u);
+  EXPECT_EQ((*p)->limits.workspace_reserve_bytes, 24ull << 20);
+  EXPECT_EQ((*p)->limits.workspace_reserve_inodes, 500u);
+  const json shown = PolicyToJson(**p)["limits"];
+  EXPECT_EQ(shown["workspace_mb"], 16);
+  EXPECT_EQ(shown["workspace_inodes"], 1000);
+  EXPECT_EQ(shown["workspace_reserve_mb"], 24);
+  EXPECT_EQ(shown["workspace_reserve_inodes"], 500);
 }
 
 TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
@@ -107,6 +134,12 @@ TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
       {"/limits/max_images", 64, "limits: 4 * output_kb + max_images * image_kb"},
       {"/limits/max_sessions", 0, "limits.max_sessions: must be a positive integer"},
       {"/limits/idle_timeout_s", true, "limits.idle_timeout_s: must be a positive integer"},
+      {"/limits/workspace_mb", 4, "limits.workspace_mb: must be between 8 and"},
+      {"/limits/workspace_mb", "1G", "limits.workspace_mb: must be a positive integer"},
+      {"/limits/workspace_inodes", 10, "limits.workspace_inodes: must be between 64"},
+      {"/limits/workspace_reserve_mb", 0, "limits.workspace_reserve_mb: must be a positive"},
+      {"/limits/workspace_reserve_inodes", 2, "limits.workspace_reserve_inodes: must be between 8"},
+      {"/limits/workspace_gb", 1, "limits.workspace_gb: unknown field"},
       {"/limits", 5, "limits: must be an object, got 5"},
       {"/nmae", "x", "nmae: unknown field (did you mean 'name'?)"},
       {"/name", "", "name: must not be empty"},
