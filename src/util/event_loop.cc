@@ -4,7 +4,10 @@
 #include <time.h>
 
 #include <array>
+#include <exception>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 namespace mcpx {
 
@@ -69,6 +72,24 @@ int64_t EventLoop::NowMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+namespace {
+
+// A callback that throws must not end the loop: it serves every session and the client, and
+// the exception came from one of them (a bad frame, a bad message). The callback's own owner
+// stays responsible for its state; the loop logs and goes on.
+template <typename F>
+void Guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    spdlog::error("uncaught exception in a {} callback: {}; the server goes on", what, e.what());
+  } catch (...) {
+    spdlog::error("uncaught exception in a {} callback; the server goes on", what);
+  }
+}
+
+}  // namespace
+
 void EventLoop::Run() {
   stopped_ = false;
   while (!stopped_) RunOnce(std::chrono::milliseconds(-1));
@@ -78,7 +99,7 @@ void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
   while (!posted_.empty()) {
     auto cb = std::move(posted_.front());
     posted_.pop_front();
-    cb();
+    Guarded("posted", cb);
     if (stopped_) return;
   }
 
@@ -96,14 +117,15 @@ void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
     auto it = fds_.find(events[static_cast<size_t>(i)].data.fd);
     if (it == fds_.end()) continue;  // removed by an earlier callback in this batch
     auto cb = it->second;            // keep alive while it runs, even if it removes itself
-    (*cb)(events[static_cast<size_t>(i)].events);
+    const uint32_t ev = events[static_cast<size_t>(i)].events;
+    Guarded("fd", [&] { (*cb)(ev); });
   }
 
   const int64_t now = NowMs();
   while (!stopped_ && !timers_.empty() && timers_.begin()->first <= now) {
     auto node = timers_.extract(timers_.begin());
     timer_deadlines_.erase(node.mapped().id);
-    node.mapped().cb();
+    Guarded("timer", node.mapped().cb);
   }
 }
 
