@@ -1,5 +1,7 @@
 #include "mcp/jsonrpc.h"
 
+#include "util/json_shape.h"
+
 namespace mcpx::mcp {
 
 json MakeResult(const json& id, json result) {
@@ -20,40 +22,7 @@ std::string Serialize(const json& message) {
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-size_t NestingDepth(std::string_view text) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        if (++depth > deepest) deepest = depth;
-        break;
-      case ']':
-      case '}':
-        if (depth > 0) --depth;
-        break;
-      default:
-        break;
-    }
-  }
-  return deepest;
-}
+size_t NestingDepth(std::string_view text) { return MeasureJson(text).depth; }
 
 std::string TypeName(const json& value) {
   if (value.is_number()) return "number";

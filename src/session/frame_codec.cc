@@ -1,5 +1,7 @@
 #include "session/frame_codec.h"
 
+#include "util/json_shape.h"
+
 namespace mcpx::session {
 
 std::string EncodeFrame(const nlohmann::json& message) {
@@ -17,45 +19,14 @@ std::string EncodeFrame(const nlohmann::json& message) {
 }
 
 Status CheckFrameShape(std::string_view text) {
-  int depth = 0;
-  size_t values = 1;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '[':
-      case '{':
-        if (++depth > kMaxKernelFrameDepth) {
-          return Status(Code::kInternal, "a control frame nested deeper than " +
-                                             std::to_string(kMaxKernelFrameDepth) + " levels");
-        }
-        [[fallthrough]];
-      case ',':
-        if (++values > kMaxKernelFrameValues) {
-          return Status(Code::kInternal, "a control frame of more than " +
-                                             std::to_string(kMaxKernelFrameValues) + " values");
-        }
-        break;
-      case ']':
-      case '}':
-        --depth;
-        break;
-      default:
-        break;
-    }
+  const JsonShape shape = MeasureJson(text);
+  if (shape.depth > kMaxKernelFrameDepth) {
+    return Status(Code::kInternal, "a control frame nested deeper than " +
+                                       std::to_string(kMaxKernelFrameDepth) + " levels");
+  }
+  if (shape.values > kMaxKernelFrameValues) {
+    return Status(Code::kInternal, "a control frame of more than " +
+                                       std::to_string(kMaxKernelFrameValues) + " values");
   }
   return Status::Ok();
 }
