@@ -7,13 +7,14 @@ server still answers, a bystander session keeps its state and the server stops c
 SIGTERM (stop_server checks the exit status). Every case runs against a root server and an
 unprivileged one (uid 65534).
 """
+import base64
 import json
 import struct
 import zlib
 
 import pytest
 
-from probes.harness import (USERS, assert_alive, last_line, pidns_of, pids_in_pidns,
+from probes.harness import (FIND_ID, USERS, assert_alive, last_line, pidns_of, pids_in_pidns,
                             reset_named_sessions, run, run_ok, start_server, stop_server,
                             wait_for)
 
@@ -182,31 +183,14 @@ def png(width, height):
             chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
-FIND_ID = """
-import base64, json, os, struct, sys
-def _request_id():
-    f = sys._getframe()
-    while f is not None:
-        for v in f.f_locals.values():
-            if isinstance(v, dict) and v.get('op') == 'execute' and 'id' in v:
-                return v['id']
-        f = f.f_back
-    raise RuntimeError('request not found')
-def forge(obj):
-    data = json.dumps(obj).encode()
-    os.write(3, struct.pack('>I', len(data)) + data)
-"""
-
-
 @pytest.mark.parametrize("width,height,sent", [(20000, 20000, False), (1, 100000, False),
                                                (640, 480, True)])
 def test_forged_png_is_checked_by_its_pixel_count(server, width, height, sent):
     """Finding 8: a 389 KB PNG declaring 20000x20000 px was forwarded: the checks counted bytes,
     not pixels. The control case (640x480) shows a valid forged image does get through."""
-    import base64
     data = base64.b64encode(png(width, height)).decode()
     r, s = run(server, FIND_ID + """
-forge({'id': _request_id(), 'type': 'result', 'status': 'ok', 'execution_count': 1,
+forge({'id': rid, 'type': 'result', 'status': 'ok', 'execution_count': 1,
        'result': None, 'error': None, 'notes': [],
        'images': [{'mime_type': 'image/png', 'width': 1, 'height': 1, 'bytes': 1,
                    'data': %r}]})

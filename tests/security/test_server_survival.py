@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from probes.harness import (CLIENT_MESSAGE_LIMIT, USERS, assert_alive, last_line, pidns_of,
+from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, last_line, pidns_of,
                             pids_in_pidns, reset_named_sessions, run, run_ok, start_server,
                             stop_server, wait_for)
 
@@ -159,23 +159,6 @@ if os.fork() == 0:
 
 # -- forged frames on the control channel ----------------------------------------------------
 
-# User code can find the id of the request it runs in from the kernel's frames, and write
-# whatever it likes on fd 3. The server must treat those frames as untrusted input.
-FIND_ID = """
-import json, os, struct, sys
-def _request_id():
-    f = sys._getframe()
-    while f is not None:
-        for v in f.f_locals.values():
-            if isinstance(v, dict) and v.get('op') == 'execute' and 'id' in v:
-                return v['id']
-        f = f.f_back
-    raise RuntimeError('request not found')
-def forge(obj):
-    data = json.dumps(obj).encode()
-    os.write(3, struct.pack('>I', len(data)) + data)
-rid = _request_id()
-"""
 
 
 def test_forged_frame_over_the_size_limit(server):

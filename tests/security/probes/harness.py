@@ -197,4 +197,24 @@ def attempt(name, fn):
 """
 
 
+# Cell prelude for forging control frames: user code finds the id of the request it runs in from
+# the kernel's frames (`rid`), and forge(obj) writes a whole frame on fd 3. The server must treat
+# those frames as untrusted input (sandbox/kernel/PROTOCOL.md section 7).
+FIND_ID = """
+import json, os, struct, sys
+def _request_id():
+    f = sys._getframe()
+    while f is not None:
+        for v in f.f_locals.values():
+            if isinstance(v, dict) and v.get('op') == 'execute' and 'id' in v:
+                return v['id']
+        f = f.f_back
+    raise RuntimeError('request not found')
+def forge(obj):
+    data = json.dumps(obj).encode()
+    os.write(3, struct.pack('>I', len(data)) + data)
+rid = _request_id()
+"""
+
+
 __all__ = ["McpClient", "text_of"]
