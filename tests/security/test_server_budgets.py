@@ -23,8 +23,8 @@ import tempfile
 
 import pytest
 
-from probes.harness import (NOBODY, USERS, last_line, reset_named_sessions, run_ok, start_server,
-                            stop_server)
+from probes.harness import (ATTEMPT, NOBODY, USERS, last_line, reset_named_sessions, run_ok,
+                            start_server, stop_server)
 
 WORKSPACE_OWNER = 4242  # the root server's workspace owner, as in the issue
 
@@ -173,14 +173,8 @@ def test_pending_signals_stop_at_the_sandbox_bound(server):
 
 # -- finding 13: set-id files ------------------------------------------------------------------
 
-SETID = """
-import errno, os, shutil, stat
-def attempt(name, fn):
-    try:
-        fn()
-        print(name + '=ok')
-    except OSError as e:
-        print(name + '=' + errno.errorcode[e.errno])
+SETID = ATTEMPT + """
+import shutil, stat
 for d in ('/workspace', '/tmp'):
     tag = d.strip('/')
     dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
