@@ -39,9 +39,9 @@ void FrameDecoder::Feed(std::string_view bytes) {
   buf_.append(bytes);
 }
 
-Result<std::optional<std::string>> FrameDecoder::Next() {
+Result<std::optional<std::string_view>> FrameDecoder::Next() {
   const std::string_view rest = std::string_view(buf_).substr(pos_);
-  if (rest.size() < 4) return std::optional<std::string>();
+  if (rest.size() < 4) return std::optional<std::string_view>();
   const auto b = [&](size_t i) {
     return static_cast<uint32_t>(static_cast<unsigned char>(rest[i]));
   };
@@ -51,14 +51,9 @@ Result<std::optional<std::string>> FrameDecoder::Next() {
                                        std::to_string(max_frame_bytes_) +
                                        " for this policy's replies)");
   }
-  if (rest.size() < 4 + static_cast<size_t>(n)) return std::optional<std::string>();
-  std::string payload(rest.substr(4, n));
+  if (rest.size() < 4 + static_cast<size_t>(n)) return std::optional<std::string_view>();
   pos_ += 4 + static_cast<size_t>(n);
-  if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
-  return std::optional<std::string>(std::move(payload));
+  return std::optional<std::string_view>(rest.substr(4, n));
 }
 
 }  // namespace mcpx::session

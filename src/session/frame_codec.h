@@ -35,8 +35,9 @@ class FrameDecoder {
       : max_frame_bytes_(max_frame_bytes) {}
   void Feed(std::string_view bytes);
   // The next complete frame's payload, nothing when more bytes are needed, or an error for a
-  // frame over the limit (decided from its header, before its bytes are buffered).
-  Result<std::optional<std::string>> Next();
+  // frame over the limit (decided from its header, before its bytes are buffered). The payload
+  // points into the buffer: it stays valid until the next Feed (only Feed moves bytes).
+  Result<std::optional<std::string_view>> Next();
   size_t buffered() const { return buf_.size() - pos_; }
 
  private:
