@@ -18,6 +18,7 @@
 #include "jail/mounts.h"
 #include "jail/policy.h"
 #include "jail/rlimits.h"
+#include "util/units.h"
 
 namespace mcpx::cli {
 namespace {
@@ -107,8 +108,6 @@ void Relay(int out_fd, int err_fd) {
     }
   }
 }
-
-std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 Result<int> Exec(const Options& opts) {
   ASSIGN_OR_RETURN(std::string code, ReadCode(opts));

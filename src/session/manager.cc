@@ -15,6 +15,7 @@
 #include "jail/rlimits.h"
 #include "session/output_buffer.h"
 #include "session/runtime.h"
+#include "util/units.h"
 #include "workspace/encoding.h"
 
 namespace mcpx::session {
@@ -28,8 +29,6 @@ constexpr uint64_t kSpillCapBytes = 8u << 20;  // per stream; beyond, the saved 
 constexpr int kTickMs = 250;
 constexpr int kSweepMs = 30000;
 constexpr const char* kOutputsDir = ".mcp-executor/outputs";
-
-std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 std::string ProcessLimitReason(uint64_t limit) {
   return "process limit of " + std::to_string(limit) +

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "tools/args.h"
+#include "util/units.h"
 #include "workspace/content.h"
 #include "workspace/encoding.h"
 #include "workspace/path.h"
@@ -29,8 +30,6 @@ json PathProperty(std::string_view what) {
                               " Relative to the workspace; '/workspace/...' (the path Python code "
                               "sees) is accepted too."}};
 }
-
-std::string Mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 // Paths in text output: control characters (newlines in hostile names) escaped so one entry stays
 // one line; structuredContent carries the exact bytes.
@@ -59,7 +58,7 @@ class ReadFileTool : public Tool {
         {"description",
          "Reads a file from the workspace. UTF-8 text comes back as text; PNG/JPEG/GIF/WebP images "
          "as an image (whole file, up to " +
-             Mib(kImageCap) +
+             MiB(kImageCap) +
              "); other binary data as a base64 "
              "resource. At most " +
              std::to_string(kReadDefaultLimit / 1024) +
@@ -128,7 +127,7 @@ class ReadFileTool : public Tool {
     if (auto image = workspace::SniffImageMime(r.head); image && offset == 0 && !limit_given) {
       if (r.size > kImageCap) {
         return ErrorResult("image '" + r.path + "' is " + std::to_string(r.size) +
-                           " bytes, over the " + Mib(kImageCap) +
+                           " bytes, over the " + MiB(kImageCap) +
                            " cap for image replies; downscale it with execute_python, or read it "
                            "in pieces with offset/limit (returned as base64 resources)");
       }
@@ -237,7 +236,7 @@ class WriteFileTool : public Tool {
          "true; an overwrite is atomic (temporary file + rename): readers see the old or the new "
          "content, never a mix. An append adds to the end in place: all of the content or none. "
          "Refuses symlinks and non-regular files. At most " +
-             Mib(kWriteCap) + " per call."},
+             MiB(kWriteCap) + " per call."},
         {"inputSchema",
          {{"type", "object"},
           {"properties",
@@ -325,7 +324,7 @@ class WriteFileTool : public Tool {
   }
 
   static json TooBig(uint64_t size) {
-    return ErrorResult("content is " + std::to_string(size) + " bytes, over the " + Mib(kWriteCap) +
+    return ErrorResult("content is " + std::to_string(size) + " bytes, over the " + MiB(kWriteCap) +
                        " write_file cap; write it in parts with append=true");
   }
 

@@ -18,20 +18,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/event_loop.h"
+#include "util/units.h"
+
 namespace mcpx::workspace {
 namespace {
 
 constexpr int64_t kActiveMs = 1000;     // a tick keeps the worker scanning this long
 constexpr int64_t kMinScanGapMs = 100;  // pause between scans, at least
 constexpr int kScanGapPerScanTime = 2;  // and twice the last scan's time: <= 1/3 of a core
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 struct OpenDir {
   DIR* dir = nullptr;
@@ -189,7 +184,7 @@ DiskBudget::~DiskBudget() {
 void DiskBudget::Activate() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    active_until_ms_ = NowMs() + kActiveMs;
+    active_until_ms_ = EventLoop::NowMs() + kActiveMs;
   }
   cv_.notify_all();
 }
@@ -214,16 +209,16 @@ std::optional<TreeUsage> DiskBudget::LastScan(uint64_t* seq) const {
 void DiskBudget::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    if (NowMs() >= active_until_ms_) {
-      cv_.wait(lock, [this] { return stop_ || NowMs() < active_until_ms_; });
+    if (EventLoop::NowMs() >= active_until_ms_) {
+      cv_.wait(lock, [this] { return stop_ || EventLoop::NowMs() < active_until_ms_; });
       continue;
     }
     const uint64_t seq = next_seq_++;
     lock.unlock();
-    const int64_t t0 = NowMs();
+    const int64_t t0 = EventLoop::NowMs();
     // One past the limit is enough to know it is exceeded; the walk stops there.
     auto usage = ScanTree(fd_.get(), ScanOptions{limits_.inodes, ScanOptions{}.max_depth});
-    const int64_t took = NowMs() - t0;
+    const int64_t took = EventLoop::NowMs() - t0;
     lock.lock();
     if (usage.ok()) {
       last_ = *usage;
