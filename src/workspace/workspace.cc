@@ -1,6 +1,5 @@
 #include "workspace/workspace.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
@@ -10,17 +9,16 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <queue>
 #include <string>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "util/defer.h"
+#include "workspace/errors.h"
 #include "workspace/path.h"
 
 namespace mcpx::workspace {
@@ -36,42 +34,6 @@ long Openat2(int dirfd, const char* path, int flags, uint64_t resolve) {
   how.flags = static_cast<uint64_t>(static_cast<unsigned>(flags));
   how.resolve = resolve;
   return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
-std::string Q(std::string_view rel) { return "'" + std::string(rel) + "'"; }
-
-// The resolver's errno as a message about the user's path.
-Status ResolveError(const std::string& rel, int err) {
-  switch (err) {
-    case EXDEV:
-      return {Code::kPermissionDenied,
-              "path " + Q(rel) +
-                  " escapes the workspace (a symlink on the way points outside it; absolute "
-                  "symlinks count as outside)",
-              err};
-    case ELOOP:
-      return {Code::kPermissionDenied,
-              "path " + Q(rel) + ": symlink loop, too many symlinks, or a /proc magic link", err};
-    case ENOENT:
-      return {Code::kNotFound, Q(rel) + " does not exist (or is a dangling symlink)", err};
-    case ENOTDIR:
-      return {Code::kInvalidArgument, "a parent folder of " + Q(rel) + " is not a directory", err};
-    case ENAMETOOLONG:
-      return {Code::kInvalidArgument, "path " + Q(rel) + " is too long", err};
-    case EACCES:
-    case EPERM:
-      return ErrnoStatus(Code::kPermissionDenied, "cannot open " + Q(rel), err);
-    default:
-      return ErrnoStatus(Code::kInternal, "cannot open " + Q(rel), err);
-  }
-}
-
-Status NotRegular(const std::string& rel, FileType type) {
-  if (type == FileType::kDirectory) {
-    return InvalidArgument(Q(rel) + " is a directory, not a regular file (use list_files)");
-  }
-  return InvalidArgument(Q(rel) + " is " + std::string(FileTypeArticle(type)) +
-                         ", not a regular file");
 }
 
 std::vector<std::string_view> SplitPath(std::string_view rel) {
@@ -130,7 +92,7 @@ Result<WriteResult> AppendInPlace(int dirfd, const std::string& name, const std:
                        O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
     if (errno == ELOOP) {
-      return PermissionDenied(Q(rel) + " is a symlink; write_file never writes through symlinks");
+      return SymlinkRefused(rel);
     }
     return ResolveError(rel, errno);
   }
@@ -445,7 +407,7 @@ Result<WriteResult> Workspace::WriteFileAtomic(std::string_view user_path, std::
     exists = false;
   }
   if (exists && S_ISLNK(old.st_mode)) {
-    return PermissionDenied(Q(rel) + " is a symlink; write_file never writes through symlinks");
+    return SymlinkRefused(rel);
   }
   if (exists && !S_ISREG(old.st_mode)) return NotRegular(rel, FileTypeFromMode(old.st_mode));
   if (options.append && exists) return AppendInPlace(dirfd.get(), name, rel, old, data);
@@ -506,115 +468,6 @@ Result<WriteResult> Workspace::WriteFileAtomic(std::string_view user_path, std::
   result.size = data.size();
   result.created = !exists;
   return result;
-}
-
-namespace {
-
-struct Walker {
-  const ListOptions& options;
-  Listing& out;
-
-  // The `keep` first names of the open directory `fd` in byte order. A folder may hold millions
-  // of entries (sandboxed code writes the workspace); only what the listing can still take is
-  // held, in a max-heap, so memory stays bounded by max_entries. `dropped`: some were left out.
-  static std::vector<std::string> FirstNames(int fd, size_t keep, bool* dropped) {
-    std::priority_queue<std::string> kept;
-    std::array<char, 32768> buf{};
-    for (;;) {
-      const long n = syscall(SYS_getdents64, fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      for (long pos = 0; pos < n;) {
-        dirent64 d{};
-        std::memcpy(&d, buf.data() + pos, std::min(sizeof d, static_cast<size_t>(n - pos)));
-        const char* name = buf.data() + pos + offsetof(dirent64, d_name);
-        pos += d.d_reclen;
-        if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
-        if (kept.size() < keep) {
-          kept.emplace(name);
-          continue;
-        }
-        *dropped = true;
-        if (keep > 0 && kept.top() > name) {
-          kept.pop();
-          kept.emplace(name);
-        }
-      }
-    }
-    std::vector<std::string> names(kept.size());
-    for (size_t i = names.size(); i-- > 0; kept.pop()) names[i] = kept.top();
-    return names;
-  }
-
-  // Lists the open directory `fd` whose relative path is `prefix`; descends when recursive.
-  void Walk(int fd, const std::string& prefix, size_t depth) {
-    bool dropped = false;
-    std::vector<std::pair<std::string, bool>> names;  // name, is a directory
-    for (auto& name : FirstNames(fd, options.max_entries - out.entries.size(), &dropped)) {
-      names.emplace_back(std::move(name), false);
-    }
-    if (dropped) out.truncated = true;
-    for (auto& [name, is_dir] : names) {
-      if (out.entries.size() >= options.max_entries) {
-        out.truncated = true;
-        return;
-      }
-      struct stat st {};
-      if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
-      Entry e;
-      e.path = JoinPath(prefix, name);
-      e.type = FileTypeFromMode(st.st_mode);
-      e.size = static_cast<uint64_t>(st.st_size);
-      e.mtime = st.st_mtim.tv_sec;
-      if (e.type == FileType::kSymlink) {
-        std::array<char, PATH_MAX> target{};
-        const ssize_t len = ::readlinkat(fd, name.c_str(), target.data(), target.size());
-        if (len > 0) e.target.assign(target.data(), static_cast<size_t>(len));
-      }
-      is_dir = e.type == FileType::kDirectory;
-      out.entries.push_back(std::move(e));
-    }
-    if (!options.recursive) return;
-    for (const auto& [name, is_dir] : names) {
-      if (!is_dir) continue;
-      if (out.entries.size() >= options.max_entries) {
-        out.truncated = true;
-        return;
-      }
-      if (depth + 1 > options.max_depth) {
-        ++out.skipped_deep;
-        continue;
-      }
-      // O_NOFOLLOW: a folder swapped for a symlink since the stat is not entered.
-      UniqueFd child(
-          ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-      if (!child) continue;
-      Walk(child.get(), JoinPath(prefix, name), depth + 1);
-    }
-  }
-};
-
-}  // namespace
-
-Result<Listing> Workspace::List(std::string_view user_path, ListOptions options) const {
-  ASSIGN_OR_RETURN(std::string rel, Confine(user_path));
-  ASSIGN_OR_RETURN(UniqueFd pfd, Resolve(rel, O_PATH));
-  struct stat st {};
-  if (::fstat(pfd.get(), &st) != 0) return ErrnoStatus(Code::kInternal, "cannot stat " + Q(rel));
-  if (!S_ISDIR(st.st_mode)) {
-    return InvalidArgument(Q(rel) + " is " +
-                           std::string(FileTypeArticle(FileTypeFromMode(st.st_mode))) +
-                           ", not a folder (use read_file for files)");
-  }
-  UniqueFd fd(::openat(pfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return ResolveError(rel, errno);
-
-  Listing out;
-  out.path = rel;
-  Walker{options, out}.Walk(fd.get(), rel == "." ? "" : rel, 0);
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const Entry& a, const Entry& b) { return a.path < b.path; });
-  return out;
 }
 
 }  // namespace mcpx::workspace
