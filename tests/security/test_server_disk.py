@@ -16,8 +16,8 @@ import tempfile
 
 import pytest
 
-from probes.harness import USERS, assert_alive, reset_named_sessions, run, run_ok, start_server, \
-    stop_server, text_of
+from probes.harness import (USERS, assert_alive, reply_size, reset_named_sessions, run, run_ok,
+                            start_server, stop_server, text_of)
 
 TMPFS_MB = 64
 TMPFS_INODES = 3000
@@ -155,6 +155,7 @@ def check_killed_and_client_still_writes(c, code, session):
     reason = s["kill_reason"] or ""
     assert "workspace" in reason and "delete files to go on" in reason, reason
     assert reason in text_of(r)
+    assert reply_size(r) < 4096, reply_size(r)  # the reason is a sentence, not a listing
     print("KILL", session, reason, free_bytes(c.workspace) // MiB, free_inodes(c.workspace))
     # Stopped before the filesystem was full: the reserve is (at least partly) still there.
     assert free_bytes(c.workspace) > 4 * MiB, free_bytes(c.workspace)

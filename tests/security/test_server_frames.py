@@ -15,12 +15,15 @@ import zlib
 import pytest
 
 from probes.harness import (FIND_ID, USERS, assert_alive, last_line, pidns_of, pids_in_pidns,
-                            reset_named_sessions, run, run_ok, start_server, stop_server,
-                            wait_for)
+                            reply_size, reset_named_sessions, run, run_ok, start_server,
+                            stop_server, wait_for)
 
 # Any MCP message the server sends because of what a sandbox wrote stays below this (a reply's
 # own budget is larger; notifications and log records are far smaller than it).
 NOTIFICATION_LIMIT = 64 << 10
+# A cell killed for a bad frame, or one whose forged images were dropped, is answered with its
+# status, the reason and a note: a short reply, whatever the frame held.
+SHORT_REPLY_LIMIT = 2048
 
 
 @pytest.fixture(scope="module", params=USERS)
@@ -77,6 +80,7 @@ def test_frame_of_the_wrong_shape(server, payload):
                session="hostile", wait=120)
     assert s["status"] == "killed", s  # a protocol violation ends that kernel
     assert "control frame" in s["kill_reason"], s
+    assert reply_size(r) < SHORT_REPLY_LIMIT, reply_size(r)
     assert_survived(server, dead_ns=ns)
 
 
@@ -90,6 +94,7 @@ def test_deeply_nested_frame(server, frame_type):
                wait=120)
     assert s["status"] == "killed", s
     assert "control frame" in s["kill_reason"], s
+    assert reply_size(r) < SHORT_REPLY_LIMIT, reply_size(r)
     assert_survived(server, dead_ns=ns)
 
 
@@ -153,6 +158,7 @@ def test_frame_of_many_small_values_does_not_balloon_the_server(server, size_mib
                wait=120)
     assert s["status"] == "killed", s
     assert "control frame" in s["kill_reason"], s
+    assert reply_size(r) < SHORT_REPLY_LIMIT, reply_size(r)
     grown = peak_rss(server.proc.pid) - before
     assert grown < (96 << 20), "server peak RSS grew by %d MiB" % (grown >> 20)
     assert_survived(server, dead_ns=ns)
@@ -203,4 +209,5 @@ time.sleep(3)
     else:
         assert blocks == [] and s["images"] == [], s
         assert any("dropped" in n for n in s["notes"]), s
+        assert reply_size(r) < SHORT_REPLY_LIMIT, reply_size(r)
     assert_survived(server)

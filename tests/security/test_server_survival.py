@@ -6,15 +6,14 @@ sandbox/kernel/PROTOCOL.md §7 "Trust"). A sandbox's leftovers are found on the 
 namespace. Every case runs against a root server and an unprivileged one (uid 65534).
 """
 import base64
-import json
 import struct
 import zlib
 
 import pytest
 
-from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, last_line, pidns_of,
-                            pids_in_pidns, reset_named_sessions, run, run_ok, start_server,
-                            stop_server, wait_for)
+from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, last_line,
+                            pidns_of, pids_in_pidns, reply_size, reset_named_sessions, run, run_ok,
+                            start_server, stop_server, wait_for)
 
 
 @pytest.fixture(scope="module", params=USERS)
@@ -42,10 +41,6 @@ def assert_survived(c, hostile_session="hostile", dead_ns=None):
     assert last_line(s) == "keeper state", s
     s = run_ok(c, "print(6 * 7)", session=hostile_session)
     assert last_line(s) == "42", s
-
-
-def reply_size(result):
-    return len(json.dumps(result, separators=(",", ":")).encode())
 
 
 def test_fork_bomb(server):

@@ -4,6 +4,7 @@ Every suite runs its cases against a root server and an unprivileged one (uid 65
 setpriv), one module-scoped server per user: a kernel start costs about a second of CPU, so tests
 share servers and reset the sessions they opened instead of starting new servers.
 """
+import json
 import os
 import sys
 import time
@@ -61,6 +62,11 @@ def run_ok(c, code, session="default", **kw):
     r, s = run(c, code, session, **kw)
     assert s["status"] == "ok", "%s\n%s" % (s, c.stderr_text()[-2000:])
     return s
+
+
+def reply_size(result):
+    """Bytes of a tool result as it goes on the wire (compact JSON)."""
+    return len(json.dumps(result, separators=(",", ":")).encode())
 
 
 def last_line(s):
