@@ -64,7 +64,10 @@ struct FailureRecord {
 
 void ReportChildFailure(int report_fd, ChildFailure failure);
 
-// Runs the pipeline in the freshly cloned child. `sync_fd` is the child's end of the
+// Runs the pipeline in the freshly cloned child. The child is a raw clone of a threaded server:
+// glibc still lists the server's other threads and may hold locks they held at the clone. Every
+// step makes raw syscalls only: no allocation, no stdio, no glibc wrapper that talks to other
+// threads (set*id broadcasts to them and waits; see userns.cc). `sync_fd` is the child's end of the
 // SOCK_SEQPACKET pair: it reads the parent's go byte, and failure records go back on it.
 [[noreturn]] void RunChild(ChildPlan& plan, int sync_fd);
 

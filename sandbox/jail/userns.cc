@@ -1,8 +1,8 @@
 #include "jail/userns.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string_view>
@@ -84,11 +84,15 @@ ChildFailure UserNsInChild(const IdMap& ids) {
   // Before any file is created: new inodes need a mapped fsuid/fsgid (else EOVERFLOW). Root of
   // the namespace (uid 0) is unmapped, so this setuid does not clear the capabilities that the
   // mount steps still need (cap_emulate_setxuid only drops them when leaving the ns root).
-  if (ids.drop_groups && setgroups(0, nullptr) != 0) return ChildFail("setgroups");
-  if (setresgid(ids.inside_gid, ids.inside_gid, ids.inside_gid) != 0) {
+  // Raw syscalls, not glibc's wrappers: those broadcast the change to every thread glibc lists,
+  // and in this raw clone of a threaded server the list names the server's other threads, which
+  // never answer (a thread copied before it first ran hung the spawn for good). The kernel's
+  // credentials are per thread, and this process has one.
+  if (ids.drop_groups && syscall(SYS_setgroups, 0, nullptr) != 0) return ChildFail("setgroups");
+  if (syscall(SYS_setresgid, ids.inside_gid, ids.inside_gid, ids.inside_gid) != 0) {
     return ChildFail("setresgid");
   }
-  if (setresuid(ids.inside_uid, ids.inside_uid, ids.inside_uid) != 0) {
+  if (syscall(SYS_setresuid, ids.inside_uid, ids.inside_uid, ids.inside_uid) != 0) {
     return ChildFail("setresuid");
   }
   return ChildOk();

@@ -5,14 +5,19 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "jail/jail.h"
 #include "jail/landlock.h"
@@ -297,6 +302,52 @@ TEST_F(JailTest, ExecFailureIsReported) {
   ASSERT_FALSE(sb.ok());
   EXPECT_NE(sb.status().ToString().find("step 'execve'"), std::string::npos);
   EXPECT_EQ(sb.status().err(), ENOENT);
+}
+
+// The server has threads (the disk budget's worker); the jail's child is a raw clone of one of
+// them, where glibc still lists the others. glibc's set*id wrappers then broadcast to those
+// threads and wait for their answer, which never comes: a spawn right after a thread started (a
+// copy of the thread before it first ran) hung for good. Pinned to one CPU, the new thread has
+// not run yet when Spawn clones. Run in a forked process, so that a hang is a failure, not a
+// stuck suite.
+TEST_F(JailTest, SpawnRightAfterAThreadStartsDoesNotHang) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setpgid(0, 0);  // the sandbox's setup child stays in this group until its setsid
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    const int cpu = sched_getcpu();
+    CPU_SET(static_cast<size_t>(cpu >= 0 ? cpu : 0), &one);
+    sched_setaffinity(0, sizeof(one), &one);
+    for (int i = 0; i < 20; ++i) {
+      std::atomic<bool> stop{false};
+      std::thread t([&stop] {
+        while (!stop.load()) usleep(1000);
+      });
+      auto sb = Spawn(Request({"/bin/true"}));
+      stop = true;
+      t.join();
+      if (!sb.ok()) {
+        fprintf(stderr, "spawn %d: %s\n", i, sb.status().ToString().c_str());
+        _exit(2);
+      }
+      if (!sb->Wait().ok()) _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < 60000; waited_ms += 50) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    usleep(50 * 1000);
+  }
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(-pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "Spawn hung in a process that had just started a thread";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_F(JailTest, ExitCodesPassThroughInit) {
