@@ -1,6 +1,7 @@
 #include "jail/jail.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +32,16 @@ namespace mcpx::jail {
 namespace {
 
 constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP (5.7)
+
+// The child's whole setup, from the go byte to its real process's execve. It takes milliseconds
+// (bench/README.md); this is for a child that will never finish.
+constexpr int64_t kSetupDeadlineMs = 30'000;
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // struct clone_args from linux/sched.h, which clashes with glibc's <sched.h>.
 struct CloneArgs {
@@ -215,6 +227,26 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace, boo
   return static_cast<pid_t>(pid);
 }
 
+// Until the child reports a failure or its real process has exec'd (EOF), at most
+// kSetupDeadlineMs. On a timeout the caller's Sandbox kills and reaps the child.
+Status WaitForChildReport(int fd) {
+  const int64_t deadline = MonotonicMs() + kSetupDeadlineMs;
+  for (;;) {
+    const int64_t left = deadline - MonotonicMs();
+    if (left <= 0) {
+      return {Code::kDeadlineExceeded, "sandbox setup did not finish within " +
+                                           std::to_string(kSetupDeadlineMs / 1000) +
+                                           " s; the stuck sandbox was killed"};
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int r = poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return Status::Ok();
+    if (r < 0 && errno != EINTR) {
+      return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
+    }
+  }
+}
+
 }  // namespace
 
 Result<Sandbox> Spawn(const SpawnRequest& req) {
@@ -294,10 +326,13 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (send(parent_end.get(), &go, 1, MSG_NOSIGNAL) != 1) {
     return ErrnoStatus(Code::kInternal, "sandbox setup failed at step 'start child'");
   }
+  // The child's steps take milliseconds; one that is stuck (a lock copied from another thread of
+  // the server, a hung mount source) must not hold the server's event loop forever.
+  RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
   FailureRecord rec;
   ssize_t n;
   do {
-    n = recv(parent_end.get(), &rec, sizeof(rec), 0);
+    n = recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
   if (n == 0) return sb;  // EOF: the real process has exec'd (its copy closed at execve)
