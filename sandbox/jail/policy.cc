@@ -435,6 +435,7 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
                                "max_images",
                                "max_sessions",
                                "idle_timeout_s",
+                               "start_timeout_s",
                                "workspace_mb",
                                "workspace_inodes",
                                "workspace_reserve_mb",
@@ -490,6 +491,7 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
   RETURN_IF_ERROR(u32("max_images", 0, 64, "", l.max_images));
   RETURN_IF_ERROR(u32("max_sessions", 1, 256, "", l.max_sessions));
   RETURN_IF_ERROR(u32("idle_timeout_s", 10, 7 * 86400, "seconds", l.idle_timeout_s));
+  RETURN_IF_ERROR(u32("start_timeout_s", 1, 3600, "seconds", l.start_timeout_s));
   // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
   // reserve must leave room for one write_file of a typical size and its temp file.
   RETURN_IF_ERROR(u64("workspace_mb", 8, 1ull << 30, "MiB", kMiB, l.workspace_bytes));
@@ -722,6 +724,7 @@ nlohmann::json PolicyToJson(const Policy& policy) {
       {"max_images", l.max_images},
       {"max_sessions", l.max_sessions},
       {"idle_timeout_s", l.idle_timeout_s},
+      {"start_timeout_s", l.start_timeout_s},
       {"workspace_mb", l.workspace_bytes >> 20},
       {"workspace_inodes", l.workspace_inodes},
       {"workspace_reserve_mb", l.workspace_reserve_bytes >> 20},

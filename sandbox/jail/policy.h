@@ -68,6 +68,7 @@ struct Limits {
   uint32_t max_images = 5;               // per reply; the rest saved to the workspace
   uint32_t max_sessions = 8;
   uint32_t idle_timeout_s = 3600;  // idle sessions are reaped after this
+  uint32_t start_timeout_s = 60;   // a kernel not ready (preloads imported) by then is killed
   // The shared workspace (all sandboxes write the same folder; see src/workspace/disk_budget.h).
   // A cell that grows the workspace tree past these is killed by name; the reserve is free
   // space on its filesystem that sandboxes may not eat into, kept for the client's writes.

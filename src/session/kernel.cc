@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <string>
 
 #include <spdlog/spdlog.h>
+
+#include "util/utf8.h"
 
 namespace mcpx::session {
 namespace {
@@ -91,6 +94,7 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
 
   ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
   k->started_ms_ = EventLoop::NowMs();
+  k->start_timeout_s_ = policy.limits.start_timeout_s;
   // The child's ends now live in the sandbox; closing ours lets EOF/HUP mean "gone".
   control_child.reset();
   out_pipe.second.reset();
@@ -112,6 +116,8 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
       loop->Add(k->out_[2].get(), EPOLLIN, [self](uint32_t ev) { self->OnPipe(2, ev); }));
   RETURN_IF_ERROR(
       loop->Add(k->sandbox_.pidfd.get(), EPOLLIN, [self](uint32_t) { self->OnPidfd(); }));
+  k->start_timer_ =
+      loop->AddTimer(std::chrono::seconds(k->start_timeout_s_), [self] { self->OnStartTimeout(); });
   return k;
 }
 
@@ -121,7 +127,54 @@ Kernel::~Kernel() {
   sandbox_.Destroy();
 }
 
+void Kernel::OnStartTimeout() {
+  start_timer_ = 0;
+  if (ready_ || !alive_) return;
+  start_error_ = "it was not ready within the policy's start_timeout_s of " +
+                 std::to_string(start_timeout_s_) + " s (importing its preload modules)";
+  spdlog::debug("kernel {}: {}; stopping it", serial_, start_error_);
+  Kill();
+}
+
+std::string Kernel::StartFailure(const jail::ExitStatus& exit) const {
+  if (ready_) return "";
+  std::string why =
+      !start_error_.empty() ? start_error_
+      : !protocol_error_.empty()
+          ? protocol_error_
+          : "it exited with status " + std::to_string(exit.ShellCode()) + " before it was ready";
+  // The last two lines: that is where Python says what failed.
+  std::string_view tail = startup_stderr_;
+  while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back()))) {
+    tail.remove_suffix(1);
+  }
+  size_t from = tail.size();
+  for (int lines = 0; lines < 2 && from > 0; ++lines) {
+    const size_t nl = tail.rfind('\n', from - 1);
+    from = nl == std::string_view::npos ? 0 : nl;
+  }
+  tail.remove_prefix(Utf8SafeStart(tail, from));
+  while (!tail.empty() && tail.front() == '\n') tail.remove_prefix(1);
+  if (!tail.empty()) why += "; its stderr ended with: " + std::string(tail);
+  return why;
+}
+
+void Kernel::KeepStartupStderr(std::string_view data) {
+  if (data.size() >= kStartupStderrBytes) {
+    startup_stderr_.assign(data.substr(data.size() - kStartupStderrBytes));
+    return;
+  }
+  startup_stderr_.append(data);
+  if (startup_stderr_.size() > kStartupStderrBytes) {
+    startup_stderr_.erase(0, startup_stderr_.size() - kStartupStderrBytes);
+  }
+}
+
 void Kernel::Close() {
+  if (start_timer_ != 0) {
+    loop_->CancelTimer(start_timer_);
+    start_timer_ = 0;
+  }
   for (int i = 1; i <= 2; ++i) {
     if (out_[i]) loop_->Remove(out_[i].get());
   }
@@ -199,7 +252,13 @@ bool Kernel::DecodeFrames() {
       ProtocolViolation(frame.status().message());
       return false;
     }
-    if (frame->kind == KernelFrame::Kind::kReady) ready_ = true;
+    if (frame->kind == KernelFrame::Kind::kReady && !ready_) {
+      ready_ = true;
+      startup_stderr_.clear();
+      startup_stderr_.shrink_to_fit();
+      if (start_timer_ != 0) loop_->CancelTimer(start_timer_);
+      start_timer_ = 0;
+    }
     if (cb_.on_message) cb_.on_message(*frame);
     if (!alive_) return false;
   }
@@ -212,6 +271,7 @@ void Kernel::ReadPipe(int stream, size_t budget) {
     const ssize_t n = ::read(out_[stream].get(), buf, sizeof buf);
     if (n > 0) {
       taken += static_cast<size_t>(n);
+      if (stream == 2 && !ready_) KeepStartupStderr(std::string_view(buf, static_cast<size_t>(n)));
       if (cb_.on_output) cb_.on_output(stream, std::string_view(buf, static_cast<size_t>(n)));
       continue;
     }

@@ -47,6 +47,9 @@ class Kernel {
   static constexpr size_t kReadChunk = 64u << 10;
   static constexpr size_t kDrainBudget = 2u << 20;
   static constexpr int kDeathReads = 512;
+  // What a kernel wrote to stderr before it was ready is kept (the tail) for the error that
+  // says why it did not start.
+  static constexpr size_t kStartupStderrBytes = 512;
   struct Callbacks {
     std::function<void(const KernelFrame&)> on_message;  // every frame, `ready` included
     std::function<void(int stream, std::string_view data)> on_output;  // stream 1 or 2
@@ -66,6 +69,9 @@ class Kernel {
   bool alive() const { return alive_; }
   // Why the kernel was stopped for a broken control frame; empty otherwise.
   const std::string& protocol_error() const { return protocol_error_; }
+  // Why a kernel that never became ready ended: the start deadline, or its exit status and the
+  // last of what it wrote to stderr. Empty while it runs, and for a kernel that was ready.
+  std::string StartFailure(const jail::ExitStatus& exit) const;
   uint64_t serial() const { return serial_; }
   pid_t pid() const { return sandbox_.pid; }
   int64_t started_ms() const { return started_ms_; }
@@ -97,6 +103,9 @@ class Kernel {
   void Close();
   // A frame broke the protocol: the kernel is killed and `what` becomes the kill reason.
   void ProtocolViolation(const std::string& what);
+  // The policy's start_timeout_s passed before `ready`.
+  void OnStartTimeout();
+  void KeepStartupStderr(std::string_view data);
 
   EventLoop* loop_;
   uint64_t serial_;
@@ -108,10 +117,14 @@ class Kernel {
   std::string pending_write_;
   Callbacks cb_;
   std::string protocol_error_;
+  std::string start_error_;
+  std::string startup_stderr_;
+  EventLoop::TimerId start_timer_ = 0;
   bool ready_ = false;
   bool alive_ = true;
   bool exit_reported_ = false;
   int64_t started_ms_ = 0;
+  uint32_t start_timeout_s_ = 0;
 };
 
 }  // namespace mcpx::session

@@ -64,6 +64,12 @@ double DurationMs(std::chrono::steady_clock::time_point since) {
   return static_cast<double>(us) / 1000.0;
 }
 
+// Text from a sandbox (its stderr) in a log record: one line, so it cannot forge records.
+std::string OneLine(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', '|');
+  return s;
+}
+
 }  // namespace
 
 struct SessionManager::Execution {
@@ -228,9 +234,11 @@ void SessionManager::RefillPool() {
           spdlog::debug("warm kernel {} wrote {} bytes before use", serial, data.size());
         },
         [this, serial](jail::ExitStatus exit) {
-          spdlog::warn("warm kernel {} ended before use (exit {})", serial, exit.ShellCode());
           for (auto it = pool_.begin(); it != pool_.end(); ++it) {
             if ((*it)->serial() == serial) {
+              const std::string why = (*it)->StartFailure(exit);
+              spdlog::warn("warm kernel {} ended before use: {}", serial,
+                           why.empty() ? "exit " + std::to_string(exit.ShellCode()) : OneLine(why));
               Retire(std::move(*it));
               pool_.erase(it);
               break;
@@ -435,6 +443,16 @@ void SessionManager::OnKernelExit(const std::string& name, uint64_t serial, jail
     return;
   }
   Session& s = *it->second;
+  if (std::string why = s.kernel->StartFailure(exit); !why.empty() && !s.running) {
+    // A kernel that never started would fail the same way again: the waiting calls get the
+    // reason instead of an endless series of restarts.
+    spdlog::error("session {}: the Python kernel did not start: {}", name, OneLine(why));
+    Retire(std::move(s.kernel));
+    FinishQueuedWithError(s, "cannot start a Python kernel: " + why +
+                                 ". The next call to this session starts a new one.");
+    if (s.execution_count == 0) sessions_.erase(it);
+    return;
+  }
   std::string reason;
   if (s.running) {
     reason = KillReason(s, *s.running, exit);

@@ -134,6 +134,7 @@ TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
       {"/limits/max_images", 64, "limits: 4 * output_kb + max_images * image_kb"},
       {"/limits/max_sessions", 0, "limits.max_sessions: must be a positive integer"},
       {"/limits/idle_timeout_s", true, "limits.idle_timeout_s: must be a positive integer"},
+      {"/limits/start_timeout_s", 7200, "limits.start_timeout_s: must be between 1 and 3600"},
       {"/limits/workspace_mb", 4, "limits.workspace_mb: must be between 8 and"},
       {"/limits/workspace_mb", "1G", "limits.workspace_mb: must be a positive integer"},
       {"/limits/workspace_inodes", 10, "limits.workspace_inodes: must be between 64"},
