@@ -64,12 +64,6 @@ double DurationMs(std::chrono::steady_clock::time_point since) {
   return static_cast<double>(us) / 1000.0;
 }
 
-// Text from a sandbox (its stderr) in a log record: one line, so it cannot forge records.
-std::string OneLine(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', '|');
-  return s;
-}
-
 }  // namespace
 
 struct SessionManager::Execution {
@@ -238,7 +232,7 @@ void SessionManager::RefillPool() {
             if ((*it)->serial() == serial) {
               const std::string why = (*it)->StartFailure(exit);
               spdlog::warn("warm kernel {} ended before use: {}", serial,
-                           why.empty() ? "exit " + std::to_string(exit.ShellCode()) : OneLine(why));
+                           why.empty() ? "exit " + std::to_string(exit.ShellCode()) : why);
               Retire(std::move(*it));
               pool_.erase(it);
               break;
@@ -446,7 +440,7 @@ void SessionManager::OnKernelExit(const std::string& name, uint64_t serial, jail
   if (std::string why = s.kernel->StartFailure(exit); !why.empty() && !s.running) {
     // A kernel that never started would fail the same way again: the waiting calls get the
     // reason instead of an endless series of restarts.
-    spdlog::error("session {}: the Python kernel did not start: {}", name, OneLine(why));
+    spdlog::error("session {}: the Python kernel did not start: {}", name, why);
     Retire(std::move(s.kernel));
     FinishQueuedWithError(s, "cannot start a Python kernel: " + why +
                                  ". The next call to this session starts a new one.");

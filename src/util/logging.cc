@@ -39,6 +39,11 @@ class NonBlockingStderrSink : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
+    // One record, one line: messages carry text from sandboxes (a kernel's stderr, preload
+    // errors), and a newline in it would let that text forge records of its own.
+    for (size_t i = 0; i + 1 < formatted.size(); ++i) {
+      if (formatted[i] == '\n') formatted[i] = '|';
+    }
     std::string line;
     if (dropped_ > 0) {
       line = "[" + std::to_string(dropped_) + " log lines dropped: stderr was not read]\n";
