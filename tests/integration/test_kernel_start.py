@@ -14,8 +14,8 @@ import time
 import pytest
 
 from mcp_client import McpClient, text_of
+from policy_files import write_policy
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = {
     "mcpx_test_hang": "import time\ntime.sleep(3600)\n",
     "mcpx_test_crash": ("import os, sys\n"
@@ -26,13 +26,8 @@ MODULES = {
 
 
 def server_with_preload(module, tmp):
-    with open(os.path.join(HERE, "..", "..", "policies", "default.json")) as f:
-        policy = json.load(f)
-    policy["limits"]["start_timeout_s"] = 3
-    policy.update(name="test-start", preload=[module], description="a preload that never ends")
-    path = os.path.join(tmp, "policy.json")
-    with open(path, "w") as f:
-        json.dump(policy, f)
+    path = write_policy(tmp, "policy.json", limits={"start_timeout_s": 3}, name="test-start",
+                        preload=[module], description="a preload that never ends")
     state = os.path.join(tmp, "state")
     os.makedirs(os.path.join(state, "packages"))
     for d in (tmp, state, os.path.join(state, "packages")):

@@ -13,7 +13,6 @@ The hostile loops stop at a cap far below the host's budgets (40 of 128 inotify 
 of ~96k signals): run without the fix, a case fails by reaching the cap, without draining the
 budget of other processes on this machine.
 """
-import json
 import os
 import shutil
 import stat
@@ -25,19 +24,13 @@ import pytest
 
 from probes.harness import (ATTEMPT, NOBODY, USERS, last_line, reset_named_sessions, run_ok,
                             start_server, stop_server)
+from policy_files import default_policy  # tests/pylib, on sys.path through the harness
 
 WORKSPACE_OWNER = 4242  # the root server's workspace owner, as in the issue
 
 INOTIFY_CAP = 40
 WATCH_CAP = 2000
 SIGNAL_CAP = 2048
-
-
-def default_limits():
-    path = os.path.join(os.environ.get("MCPX_SOURCE_DIR", os.path.join(
-        os.path.dirname(__file__), "..", "..")), "policies", "default.json")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)["limits"]
 
 
 @pytest.fixture(scope="module", params=USERS)
@@ -103,7 +96,7 @@ print('one=' + ('ok' if fd >= 0 else errno.errorcode.get(ctypes.get_errno(), '?'
 
 
 def test_inotify_instances_stop_at_the_sandbox_bound(server):
-    bound = default_limits()["inotify_instances"]
+    bound = default_policy()["limits"]["inotify_instances"]
     assert bound < INOTIFY_CAP
     s = run_ok(server, INOTIFY_FILL, "inotify-a")
     f = fields(last_line(s))
@@ -117,7 +110,7 @@ def test_inotify_instances_stop_at_the_sandbox_bound(server):
 
 
 def test_inotify_watches_stop_at_the_sandbox_bound(server):
-    bound = default_limits()["inotify_watches"]
+    bound = default_policy()["limits"]["inotify_watches"]
     assert bound < WATCH_CAP
     s = run_ok(server, """
 import ctypes, errno, os
@@ -162,7 +155,7 @@ SIGNAL_ONE = SIGNAL_FILL % 1
 
 
 def test_pending_signals_stop_at_the_sandbox_bound(server):
-    bound = default_limits()["sigpending"]
+    bound = default_policy()["limits"]["sigpending"]
     assert bound < SIGNAL_CAP
     s = run_ok(server, SIGNAL_FILL % SIGNAL_CAP, "sig-a")
     f = fields(last_line(s))

@@ -8,7 +8,6 @@ chunk, a short sleep) so that the server's 250 ms check, not the filesystem, is 
 the budget is accounting, and a writer faster than the check overshoots by what it writes in
 between (docs/POLICIES.md). Every case runs against a root server and an unprivileged one.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from probes.harness import (USERS, assert_alive, reply_size, reset_named_sessions, run, run_ok,
                             start_server, stop_server, text_of)
+from policy_files import write_policy  # tests/pylib, on sys.path through the harness
 
 TMPFS_MB = 64
 TMPFS_INODES = 3000
@@ -59,18 +59,9 @@ def tmpfs():
 
 @pytest.fixture(scope="module", params=USERS)
 def server(request, tmpfs):
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "policies",
-                           "default.json")) as f:
-        policy = json.load(f)
-    policy["limits"].update(BUDGET)
-    policy.update(name="sectest-disk", preload=[],
-                  description="security tests: a small workspace budget")
     d = tempfile.mkdtemp(prefix="mcpx-sec-policy-")
-    os.chmod(d, 0o755)
-    path = os.path.join(d, "disk.json")
-    with open(path, "w") as f:
-        json.dump(policy, f)
-    os.chmod(path, 0o644)
+    path = write_policy(d, "disk.json", limits=BUDGET, name="sectest-disk", preload=[],
+                        description="security tests: a small workspace budget")
     clear(tmpfs)
     try:
         c = start_server(request.param, args=("--policy", path), workspace=tmpfs)

@@ -14,9 +14,8 @@ import zlib
 
 import pytest
 
-from probes.harness import (FIND_ID, USERS, assert_alive, last_line, pidns_of, pids_in_pidns,
-                            reply_size, reset_named_sessions, run, run_ok, start_server,
-                            stop_server, wait_for)
+from probes.harness import (FIND_ID, USERS, assert_survived, last_line, pidns_of, reply_size,
+                            reset_named_sessions, run, run_ok, start_with_keeper, stop_server)
 
 # Any MCP message the server sends because of what a sandbox wrote stays below this (a reply's
 # own budget is larger; notifications and log records are far smaller than it).
@@ -28,8 +27,7 @@ SHORT_REPLY_LIMIT = 2048
 
 @pytest.fixture(scope="module", params=USERS)
 def server(request):
-    c = start_server(request.param)
-    run_ok(c, "keep = 'keeper state'", session="keeper")
+    c = start_with_keeper(request.param)
     yield c
     stop_server(c)
 
@@ -38,17 +36,6 @@ def server(request):
 def _fresh_sessions(server):
     yield
     reset_named_sessions(server, keep=("default", "keeper"))
-
-
-def assert_survived(c, dead_ns=None):
-    assert_alive(c)
-    if dead_ns is not None:
-        assert wait_for(lambda: not pids_in_pidns(dead_ns)), \
-            "processes of the killed sandbox remain: %s" % pids_in_pidns(dead_ns)
-    s = run_ok(c, "print(keep)", session="keeper")
-    assert last_line(s) == "keeper state", s
-    s = run_ok(c, "print(6 * 7)", session="hostile")
-    assert last_line(s) == "42", s
 
 
 def write_raw(payload_expr):

@@ -11,15 +11,14 @@ import zlib
 
 import pytest
 
-from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, last_line,
-                            pidns_of, pids_in_pidns, reply_size, reset_named_sessions, run, run_ok,
-                            start_server, stop_server, wait_for)
+from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, assert_survived,
+                            last_line, pidns_of, reply_size, reset_named_sessions, run, run_ok,
+                            start_with_keeper, stop_server)
 
 
 @pytest.fixture(scope="module", params=USERS)
 def server(request):
-    c = start_server(request.param)
-    run_ok(c, "keep = 'keeper state'", session="keeper")
+    c = start_with_keeper(request.param)
     yield c
     stop_server(c)
 
@@ -28,19 +27,6 @@ def server(request):
 def _fresh_sessions(server):
     yield
     reset_named_sessions(server, keep=("default", "keeper"))
-
-
-def assert_survived(c, hostile_session="hostile", dead_ns=None):
-    """Server answers; the keeper session still has its state; the hostile session works again;
-    nothing is left of a sandbox that was killed (`dead_ns`: its PID namespace)."""
-    assert_alive(c)
-    if dead_ns is not None:
-        assert wait_for(lambda: not pids_in_pidns(dead_ns)), \
-            "processes of the killed sandbox remain: %s" % pids_in_pidns(dead_ns)
-    s = run_ok(c, "print(keep)", session="keeper")
-    assert last_line(s) == "keeper state", s
-    s = run_ok(c, "print(6 * 7)", session=hostile_session)
-    assert last_line(s) == "42", s
 
 
 def test_fork_bomb(server):

@@ -19,6 +19,7 @@ import pytest
 
 from probes.harness import (ATTEMPT, USERS, assert_alive, last_line, reset_named_sessions, run_ok,
                             start_server, stop_server, text_of)
+from policy_files import write_policy  # tests/pylib, on sys.path through the harness
 
 SECRET = "CANARY-SECRET-6f1d"
 PLANTED_LINKS = ("evil", "rootlink", "outdir", "secretlink", "targetlink", "chain", "d/up")
@@ -48,17 +49,10 @@ def canary_state(d):
 
 @pytest.fixture(scope="module", params=USERS)
 def server(request):
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "policies",
-                           "default.json")) as f:
-        policy = json.load(f)
-    policy.update(name="sectest-no-landlock", landlock=False, preload=[],
-                  description="security tests: Landlock off so kernels can plant links")
     d = tempfile.mkdtemp(prefix="mcpx-sec-policy-")
-    os.chmod(d, 0o755)  # readable by the unprivileged server
-    path = os.path.join(d, "no-landlock.json")
-    with open(path, "w") as f:
-        json.dump(policy, f)
-    os.chmod(path, 0o644)
+    path = write_policy(d, "no-landlock.json", name="sectest-no-landlock", landlock=False,
+                        preload=[],
+                        description="security tests: Landlock off so kernels can plant links")
     try:
         c = start_server(request.param, args=("--policy", path))
         yield c

@@ -90,6 +90,26 @@ def assert_alive(c):
     assert c.proc.poll() is None, c.stderr_text()[-4000:]
 
 
+def start_with_keeper(user):
+    """A server whose "keeper" session holds state that assert_survived checks."""
+    c = start_server(user)
+    run_ok(c, "keep = 'keeper state'", session="keeper")
+    return c
+
+
+def assert_survived(c, hostile_session="hostile", dead_ns=None):
+    """Server answers; the keeper session still has its state; the hostile session works again;
+    nothing is left of a sandbox that was killed (`dead_ns`: its PID namespace)."""
+    assert_alive(c)
+    if dead_ns is not None:
+        assert wait_for(lambda: not pids_in_pidns(dead_ns)), \
+            "processes of the killed sandbox remain: %s" % pids_in_pidns(dead_ns)
+    s = run_ok(c, "print(keep)", session="keeper")
+    assert last_line(s) == "keeper state", s
+    s = run_ok(c, "print(6 * 7)", session=hostile_session)
+    assert last_line(s) == "42", s
+
+
 # -- the server's process tree, seen from the host -----------------------------------------
 
 def children(pid):
