@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -171,10 +172,7 @@ void Kernel::KeepStartupStderr(std::string_view data) {
 }
 
 void Kernel::Close() {
-  if (start_timer_ != 0) {
-    loop_->CancelTimer(start_timer_);
-    start_timer_ = 0;
-  }
+  loop_->CancelTimer(std::exchange(start_timer_, 0));  // an unknown id (0) is a no-op
   for (int i = 1; i <= 2; ++i) {
     if (out_[i]) loop_->Remove(out_[i].get());
   }
@@ -256,8 +254,7 @@ bool Kernel::DecodeFrames() {
       ready_ = true;
       startup_stderr_.clear();
       startup_stderr_.shrink_to_fit();
-      if (start_timer_ != 0) loop_->CancelTimer(start_timer_);
-      start_timer_ = 0;
+      loop_->CancelTimer(std::exchange(start_timer_, 0));
     }
     if (cb_.on_message) cb_.on_message(*frame);
     if (!alive_) return false;
