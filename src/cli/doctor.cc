@@ -19,6 +19,7 @@
 #include "jail/userns.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
+#include "util/units.h"
 #include "workspace/disk_budget.h"
 
 namespace mcpx::cli {
@@ -66,6 +67,11 @@ std::string HostIdentity(const std::string& workspace) {
   return "host uid " + std::to_string(jail::kDedicatedHostId) +
          " (dedicated; the root-owned workspace " + workspace + " is chowned to it)";
 }
+
+// The rlimits row, with or without a cgroup: what a sandbox may charge to the server's user.
+constexpr const char* kHostUserBudgets =
+    "SIGPENDING, MSGQUEUE, MEMLOCK and its user namespace's inotify/fanotify limits bound what "
+    "it charges to the host user";
 
 std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport& cg,
                         const std::string& identity) {
@@ -120,14 +126,13 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
 
   rows.push_back({6, "rlimits", true, true,
                   cg.usable
-                      ? "NOFILE, FSIZE, CORE=0, NPROC; a sandbox reaching the process "
-                        "limit is stopped by its init; SIGPENDING, MSGQUEUE, MEMLOCK and its "
-                        "user namespace's inotify/fanotify limits bound what it charges to "
-                        "the host user"
-                      : "NOFILE, FSIZE, CORE=0, AS in place of the cgroup memory limit, "
-                        "NPROC in place of pids (a sandbox reaching it is stopped by its init); "
-                        "SIGPENDING, MSGQUEUE, MEMLOCK and its user namespace's "
-                        "inotify/fanotify limits bound what it charges to the host user",
+                      ? std::string("NOFILE, FSIZE, CORE=0, NPROC; a sandbox reaching the process "
+                                    "limit is stopped by its init; ") +
+                            kHostUserBudgets
+                      : std::string("NOFILE, FSIZE, CORE=0, AS in place of the cgroup memory "
+                                    "limit, NPROC in place of pids (a sandbox reaching it is "
+                                    "stopped by its init); ") +
+                            kHostUserBudgets,
                   ""});
 
   Row cgroup{7, "cgroup limits", cg.usable, false, "", cg.usable ? "" : cg.fix};
@@ -180,7 +185,7 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
 
 // The workspace disk budget (DESIGN.md section 3, "fills disk"): mechanism, limits, free space.
 struct DiskRow {
-  std::string mechanism;  // "accounting", or "off" when the policy cannot be loaded
+  std::string mechanism;  // "accounting ...", or "unknown" when the policy cannot be loaded
   std::string limits;
   std::string free;
   std::string quota;  // whether a project quota could be used instead
@@ -194,9 +199,8 @@ DiskRow WorkspaceDisk(const Options& opts) {
     row.mechanism =
         "accounting (tree scan + fstatvfs every 250 ms while a cell runs; the cell "
         "is killed by name)";
-    row.limits = std::to_string(l.workspace_bytes >> 20) + " MiB and " +
-                 std::to_string(l.workspace_inodes) + " files for all sandboxes together; " +
-                 std::to_string(l.workspace_reserve_bytes >> 20) + " MiB and " +
+    row.limits = MiB(l.workspace_bytes) + " and " + std::to_string(l.workspace_inodes) +
+                 " files for all sandboxes together; " + MiB(l.workspace_reserve_bytes) + " and " +
                  std::to_string(l.workspace_reserve_inodes) +
                  " inodes kept free for the client's writes (policy " + (*policy)->name + ")";
   } else {
