@@ -14,8 +14,8 @@ import zlib
 
 import pytest
 
-from probes.harness import (FIND_ID, USERS, assert_survived, last_line, pidns_of, reply_size,
-                            reset_named_sessions, run, run_ok, start_with_keeper, stop_server)
+from probes.harness import (FIND_ID, assert_survived, last_line, module_server, pidns_of,
+                            reply_size, run, run_ok)
 
 # Any MCP message the server sends because of what a sandbox wrote stays below this (a reply's
 # own budget is larger; notifications and log records are far smaller than it).
@@ -25,17 +25,7 @@ NOTIFICATION_LIMIT = 64 << 10
 SHORT_REPLY_LIMIT = 2048
 
 
-@pytest.fixture(scope="module", params=USERS)
-def server(request):
-    c = start_with_keeper(request.param)
-    yield c
-    stop_server(c)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions(server):
-    yield
-    reset_named_sessions(server, keep=("default", "keeper"))
+server, _fresh_sessions = module_server(keeper=True)
 
 
 def write_raw(payload_expr):

@@ -13,26 +13,15 @@ import uuid
 
 import pytest
 
-from probes.harness import (ATTEMPT, NOBODY, USERS, descendants, host_pid_of, kernel_pids,
-                            last_line, probe, reset_named_sessions, run, run_ok, start_server,
-                            status_fields, stop_server)
+from probes.harness import (ATTEMPT, NOBODY, descendants, host_pid_of, kernel_pids, last_line,
+                            module_server, probe, reset_named_sessions, run, run_ok, status_fields)
 
 
 # In the server's environment: no sandbox may ever see it (the kernel gets an explicit env).
 SERVER_SECRET = "mcpx-server-secret-" + uuid.uuid4().hex
 
 
-@pytest.fixture(scope="module", params=USERS)
-def server(request):
-    c = start_server(request.param, env={"MCPX_TEST_SERVER_SECRET": SERVER_SECRET})
-    yield c
-    stop_server(c)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions(server):
-    yield
-    reset_named_sessions(server)
+server, _fresh_sessions = module_server(env={"MCPX_TEST_SERVER_SECRET": SERVER_SECRET})
 
 
 def lines_to_dict(stdout):

@@ -10,9 +10,7 @@ runs against a root server and an unprivileged one (uid 65534).
 """
 import os
 
-import pytest
-
-from probes.harness import USERS, reset_named_sessions, run_ok, start_server, stop_server
+from probes.harness import module_server, run_ok
 
 # cycler: a preload's dependency; csv: stdlib, imported by pandas while preloading; wave:
 # stdlib, imported by nothing until a session does.
@@ -44,17 +42,7 @@ print(sys.path[-1])
 """
 
 
-@pytest.fixture(scope="module", params=USERS)
-def server(request):
-    c = start_server(request.param)
-    yield c
-    stop_server(c)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions(server):
-    yield
-    reset_named_sessions(server)
+server, _fresh_sessions = module_server()
 
 
 def log_lines(server):

@@ -11,22 +11,11 @@ import zlib
 
 import pytest
 
-from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, USERS, assert_alive, assert_survived,
-                            last_line, pidns_of, reply_size, reset_named_sessions, run, run_ok,
-                            start_with_keeper, stop_server)
+from probes.harness import (CLIENT_MESSAGE_LIMIT, FIND_ID, assert_alive, assert_survived, last_line,
+                            module_server, pidns_of, reply_size, run, run_ok)
 
 
-@pytest.fixture(scope="module", params=USERS)
-def server(request):
-    c = start_with_keeper(request.param)
-    yield c
-    stop_server(c)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions(server):
-    yield
-    reset_named_sessions(server, keep=("default", "keeper"))
+server, _fresh_sessions = module_server(keeper=True)
 
 
 def test_fork_bomb(server):

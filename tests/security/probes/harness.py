@@ -90,11 +90,31 @@ def assert_alive(c):
     assert c.proc.poll() is None, c.stderr_text()[-4000:]
 
 
-def start_with_keeper(user):
+def start_with_keeper(user, **kw):
     """A server whose "keeper" session holds state that assert_survived checks."""
-    c = start_server(user)
+    c = start_server(user, **kw)
     run_ok(c, "keep = 'keeper state'", session="keeper")
     return c
+
+
+def module_server(keeper=False, **kw):
+    """The usual pair of fixtures of a suite: `server`, one per user for the whole module (with
+    a "keeper" session when `keeper`), and an autouse reset of the sessions each test opened.
+    A module takes them as `server, _fresh_sessions = module_server(...)`."""
+    keep = ("default", "keeper") if keeper else ("default",)
+
+    @pytest.fixture(scope="module", params=USERS, name="server")
+    def server(request):
+        c = start_with_keeper(request.param, **kw) if keeper else start_server(request.param, **kw)
+        yield c
+        stop_server(c)
+
+    @pytest.fixture(autouse=True, name="_fresh_sessions")
+    def fresh_sessions(server):
+        yield
+        reset_named_sessions(server, keep=keep)
+
+    return server, fresh_sessions
 
 
 def assert_survived(c, hostile_session="hostile", dead_ns=None):
