@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mcp/tool.h"
 #include "tools/file_tools.h"
 #include "workspace/workspace.h"
 
@@ -22,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-class NullCall : public mcpx::tools::ToolCall {
+class NullCall : public mcpx::mcp::ToolCall {
  public:
   const nlohmann::json& arguments() const override { return args_; }
   void Finish(nlohmann::json result) override { bytes_ = result.dump().size(); }
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
             });
     std::printf("  entries: %zu\n", count);
     if (o2) {
-      mcpx::tools::Registry registry;
+      mcpx::mcp::ToolRegistry registry;
       mcpx::tools::AddFileTools(registry, *ws);
       auto* tool = registry.Find("list_files");
       size_t bytes = 0;

@@ -15,9 +15,9 @@
 #include "cli/output.h"
 #include "jail/cgroup.h"
 #include "jail/jail.h"
-#include "jail/mounts.h"
 #include "jail/policy.h"
 #include "jail/rlimits.h"
+#include "session/runtime.h"
 #include "util/units.h"
 
 namespace mcpx::cli {
@@ -56,19 +56,6 @@ Result<std::string> EnsureDir(const std::string& path, const char* what) {
   const auto abs = std::filesystem::canonical(path, ec);
   if (ec) return Status(Code::kNotFound, std::string("cannot resolve ") + what + " " + path);
   return abs.string();
-}
-
-std::vector<std::string> SandboxEnv() {
-  return {
-      "PATH=/usr/local/bin:/usr/bin:/bin",
-      "HOME=/tmp",  // dotfiles of libraries stay out of the workspace
-      "LANG=C.UTF-8",
-      "PYTHONDONTWRITEBYTECODE=1",
-      "MPLBACKEND=Agg",
-      "MPLCONFIGDIR=/tmp/matplotlib",
-      std::string("PYTHONPATH=") + jail::kPackagesPath,
-      "TMPDIR=/tmp",
-  };
 }
 
 void WriteStderr(std::string_view text) {
@@ -113,11 +100,6 @@ Result<int> Exec(const Options& opts) {
   ASSIGN_OR_RETURN(std::string code, ReadCode(opts));
   ASSIGN_OR_RETURN(jail::PolicyPtr policy, jail::LoadPolicy(opts.policy, opts.policies_dir()));
   ASSIGN_OR_RETURN(std::string workspace, EnsureDir(opts.workspace, "workspace"));
-  auto packages = EnsureDir(opts.state_dir + "/packages", "package overlay");
-  if (!packages.ok()) {
-    const Status& st = packages.status();
-    return Status(st.code(), st.message() + " (choose another --state-dir)", st.err());
-  }
 
   std::unique_ptr<jail::CgroupManager> cgroups = jail::CgroupManager::Detect();
   if (!cgroups->report().usable) {
@@ -125,6 +107,11 @@ Result<int> Exec(const Options& opts) {
                  cgroups->report().detail);
     cgroups.reset();
   }
+  // The same sandbox, mounts and environment as a server's kernels (session/runtime.h).
+  ASSIGN_OR_RETURN(session::KernelConfig config,
+                   session::MakeKernelConfig(
+                       policy, {opts.rootfs_dir(), opts.kernel_dir(), opts.state_dir, workspace},
+                       cgroups.get()));
 
   int out_pipe[2];
   int err_pipe[2];
@@ -133,17 +120,13 @@ Result<int> Exec(const Options& opts) {
   }
   UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
 
-  jail::SpawnRequest req;
-  req.policy = policy;
-  req.rootfs_dir = opts.rootfs_dir();
-  req.workspace = workspace;
-  req.packages = *packages;
-  req.kernel_dir = opts.kernel_dir();
-  req.argv = {"/usr/bin/python3", "-c", code};
-  req.env = SandboxEnv();
+  jail::SpawnRequest req =
+      session::PythonSpawnRequest(config, {"/usr/bin/python3", "-c", std::move(code)});
+  // A plain script has no kernel to pick a backend; the font cache folder is read-only.
+  req.env.push_back("MPLBACKEND=Agg");
+  req.env.push_back("MPLCONFIGDIR=/tmp/matplotlib");
   // Pipes, not our terminal: a tty fd in the sandbox would allow TIOCSTI-style injection.
   req.fds = {{out_w.get(), 1}, {err_w.get(), 2}};
-  req.cgroups = cgroups.get();
   ASSIGN_OR_RETURN(jail::Sandbox sandbox, jail::Spawn(req));
   out_w.reset();
   err_w.reset();

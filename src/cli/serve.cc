@@ -7,14 +7,15 @@
 #include "jail/cgroup.h"
 #include "jail/policy.h"
 #include "mcp/server.h"
+#include "mcp/tool_registry.h"
 #include "mcp/transport.h"
+#include "session/jailed_kernel.h"
 #include "session/manager.h"
 #include "session/runtime.h"
 #include "tools/file_tools.h"
-#include "tools/registry.h"
 #include "tools/session_tools.h"
+#include "tools/workspace_resources.h"
 #include "util/event_loop.h"
-#include "workspace/resources.h"
 #include "workspace/workspace.h"
 
 namespace mcpx::cli {
@@ -48,7 +49,7 @@ int RunServe(const Options& opts) {
 
   // Declared before the transport and the server so that it outlives both: calls still in
   // flight at exit belong to tools in here.
-  tools::Registry registry;
+  mcp::ToolRegistry registry;
   tools::AddFileTools(registry, *ws);
 
   auto kernel_config = session::MakeKernelConfig(
@@ -60,13 +61,14 @@ int RunServe(const Options& opts) {
     return 2;
   }
   auto sessions = std::make_shared<session::SessionManager>(
-      loop->get(), std::move(kernel_config).value(), *ws,
-      session::ManagerOptions{.warm_kernels = opts.warm_kernels});
+      loop->get(),
+      std::make_unique<session::JailedKernelFactory>(loop->get(), std::move(kernel_config).value()),
+      *ws, session::ManagerOptions{.limits = (*policy)->limits, .warm_kernels = opts.warm_kernels});
   tools::AddSessionTools(registry, sessions);
 
   mcp::StdioTransport transport(**loop, 0, 1);
   mcp::Server server(transport, registry, mcp::ServerOptionsFromEnv());
-  server.SetResources(workspace::MakeWorkspaceResources(*ws));
+  server.SetResources(tools::MakeWorkspaceResources(*ws));
   // Kernels and their cgroups go before exit, whatever ends the loop.
   server.OnShutdown([sessions] { sessions->Shutdown(); });
   sessions->Start();

@@ -163,7 +163,7 @@ ServerOptions ServerOptionsFromEnv() {
   return options;
 }
 
-Server::Server(MessageSink& sink, const tools::Registry& registry, ServerOptions options)
+Server::Server(MessageSink& sink, const ToolRegistry& registry, ServerOptions options)
     : connection_(std::make_shared<Connection>(sink)),
       dispatcher_(sink),
       registry_(registry),
@@ -262,7 +262,7 @@ Outcome Server::ListTools(const std::optional<std::string>& cursor) {
 
 Outcome Server::CallTool(std::string name, json arguments, json progress_token,
                          const Request& request) {
-  tools::Tool* tool = registry_.Find(name);
+  Tool* tool = registry_.Find(name);
   if (tool == nullptr) {
     return RpcError{rpc::kInvalidParams, "unknown tool '" + name + "'",
                     json{{"availableTools", registry_.names()}}};
@@ -280,10 +280,10 @@ Outcome Server::CallTool(std::string name, json arguments, json progress_token,
     tool->Call(call);
   } catch (const std::exception& e) {
     spdlog::error("tool '{}' threw: {}", name, e.what());
-    call->Finish(tools::ErrorResult("internal error in tool '" + name + "': " + e.what()));
+    call->Finish(ErrorResult("internal error in tool '" + name + "': " + e.what()));
   } catch (...) {
     spdlog::error("tool '{}' threw an unknown exception", name);
-    call->Finish(tools::ErrorResult("internal error in tool '" + name + "'"));
+    call->Finish(ErrorResult("internal error in tool '" + name + "'"));
   }
   return Deferred{};
 }

@@ -1,7 +1,7 @@
 // The MCP server: lifecycle (initialize, version negotiation), ping, logging, tools and
 // resources on top of the JSON-RPC Dispatcher, plus the stdio wiring for `serve`.
 //
-// Tools come from a tools::Registry that must outlive the server. Work that must happen before
+// Tools come from a ToolRegistry that must outlive the server. Work that must happen before
 // the process exits (killing kernels, removing cgroups) is registered with OnShutdown(); Run()
 // calls those hooks on EOF, on a broken stdout, and on SIGTERM/SIGINT.
 #pragma once
@@ -16,7 +16,7 @@
 #include "mcp/connection.h"
 #include "mcp/dispatcher.h"
 #include "mcp/resources.h"
-#include "tools/registry.h"
+#include "mcp/tool_registry.h"
 
 namespace mcpx {
 class EventLoop;
@@ -44,7 +44,7 @@ ServerOptions ServerOptionsFromEnv();
 
 class Server {
  public:
-  Server(MessageSink& sink, const tools::Registry& registry, ServerOptions options = {});
+  Server(MessageSink& sink, const ToolRegistry& registry, ServerOptions options = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -80,7 +80,7 @@ class Server {
 
   std::shared_ptr<Connection> connection_;
   Dispatcher dispatcher_;
-  const tools::Registry& registry_;
+  const ToolRegistry& registry_;
   ServerOptions options_;
   std::unique_ptr<ResourceProvider> resources_;
   std::vector<std::function<void()>> shutdown_hooks_;

@@ -23,7 +23,7 @@ ToolCallImpl::~ToolCallImpl() {
     spdlog::error("tool '{}' dropped call {} without a result", tool_, key_);
     Untrack();
     connection_->Send(MakeResult(
-        id_, tools::ErrorResult("internal error: tool '" + tool_ + "' ended without a result")));
+        id_, ErrorResult("internal error: tool '" + tool_ + "' ended without a result")));
   } catch (...) {
     // A destructor must not throw; the error is already logged if logging worked.
   }
@@ -41,12 +41,12 @@ void ToolCallImpl::Untrack() {
 json ToolCallImpl::Checked(json result) const {
   if (!result.is_object()) {
     spdlog::error("tool '{}' returned {} instead of a result object", tool_, TypeName(result));
-    return tools::ErrorResult("internal error: tool '" + tool_ + "' returned an invalid result");
+    return ErrorResult("internal error: tool '" + tool_ + "' returned an invalid result");
   }
   auto content = result.find("content");
   if (content == result.end() || !content->is_array()) {
     spdlog::error("tool '{}' returned a result without a content array", tool_);
-    return tools::ErrorResult("internal error: tool '" + tool_ + "' returned an invalid result");
+    return ErrorResult("internal error: tool '" + tool_ + "' returned an invalid result");
   }
   if (auto e = result.find("isError"); e != result.end() && !e->is_boolean()) {
     result["isError"] = true;

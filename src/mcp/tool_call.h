@@ -1,4 +1,4 @@
-// One tools/call request in flight: the tools::ToolCall the tool sees.
+// One tools/call request in flight: the ToolCall the tool sees.
 //
 // The response is sent at most once: Finish() after Finish() or after the client cancelled sends
 // nothing. Progress goes out only when the request carried _meta.progressToken, only while the
@@ -11,11 +11,11 @@
 #include <string>
 
 #include "mcp/connection.h"
-#include "tools/tool.h"
+#include "mcp/tool.h"
 
 namespace mcpx::mcp {
 
-class ToolCallImpl : public tools::ToolCall {
+class ToolCallImpl : public ToolCall {
  public:
   // progress_token: null when the client asked for no progress.
   ToolCallImpl(std::shared_ptr<Connection> connection, json id, std::string tool, json arguments,

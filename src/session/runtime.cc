@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "jail/mounts.h"
 #include "jail/seccomp_compiler.h"
 
 extern char** environ;
@@ -54,6 +57,47 @@ Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths
   RETURN_IF_ERROR(MakeDirs(c.packages_dir));
   RETURN_IF_ERROR(MakeDirs(c.mpl_cache_dir));
   return c;
+}
+
+jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<std::string> argv) {
+  // BLAS and OpenMP pools sized to the CPU quota: more threads than cores only thrash, and
+  // each thread counts against the pids limit.
+  const int threads = std::max(1, static_cast<int>(std::ceil(config.policy->limits.cpus)));
+  jail::SpawnRequest req;
+  req.policy = config.policy;
+  req.seccomp = config.seccomp;
+  req.rootfs_dir = config.rootfs_dir;
+  req.workspace = config.workspace;
+  req.packages = config.packages_dir;
+  req.kernel_dir = config.kernel_dir;
+  if (!config.mpl_cache_dir.empty()) {
+    req.extra_binds.push_back(jail::BindMount{.source = config.mpl_cache_dir,
+                                              .target = kMplCacheInside,
+                                              .writable = false,
+                                              .optional = true,
+                                              .reason = ""});
+  }
+  req.argv = std::move(argv);
+  req.env = {
+      "PATH=/usr/local/bin:/usr/bin:/bin",
+      "HOME=/tmp",  // dotfiles of libraries stay out of the workspace
+      "LANG=C.UTF-8",
+      "TMPDIR=/tmp",
+      std::string("PYTHONPATH=") + jail::kPackagesPath,
+      "PYTHONDONTWRITEBYTECODE=1",
+      "OPENBLAS_NUM_THREADS=" + std::to_string(threads),
+      "OMP_NUM_THREADS=" + std::to_string(threads),
+      "MKL_NUM_THREADS=" + std::to_string(threads),
+  };
+  if (config.cgroups == nullptr) {
+    // Memory is then bounded by RLIMIT_AS, which counts reservations: glibc reserves 64 MiB of
+    // address space per malloc arena (one per thread, up to 8 per core), and with the preloads
+    // a 1 GiB cap then fits about 23 threads. Two arenas let about 100 start.
+    req.env.push_back("MALLOC_ARENA_MAX=2");
+  }
+  req.cwd = "/workspace";
+  req.cgroups = config.cgroups;
+  return req;
 }
 
 bool MplCacheReady(const KernelConfig& config) {

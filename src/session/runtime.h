@@ -1,18 +1,33 @@
-// Everything a server (or `exec`) prepares once before starting kernels: the policy's compiled
-// seccomp filters, the package overlay folder and the matplotlib font cache.
+// Everything a server (or `exec`) prepares once before starting Python in a sandbox, and the one
+// place that says how Python is started there (argv aside): paths, mounts, environment.
 #pragma once
 
 #include <sys/types.h>
-#include <memory>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "jail/cgroup.h"
+#include "jail/jail.h"
 #include "jail/policy.h"
-#include "session/kernel.h"
 #include "util/status.h"
 
 namespace mcpx::session {
+
+// Where the kernel's pieces are on the host; shared by every kernel of a server.
+struct KernelConfig {
+  jail::PolicyPtr policy;
+  std::shared_ptr<const std::vector<jail::SeccompProgram>> seccomp;  // compiled once
+  std::string rootfs_dir;                                            // rootfs/ (manifest, etc/)
+  std::string workspace;      // host workspace, /workspace inside
+  std::string packages_dir;   // package overlay, read-only at /opt/mcpx/packages
+  std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel
+  std::string mpl_cache_dir;  // prepared matplotlib cache, read-only at /opt/mcpx/mpl-cache
+  jail::CgroupManager* cgroups = nullptr;
+};
+
+inline constexpr const char* kMplCacheInside = "/opt/mcpx/mpl-cache";
 
 struct RuntimePaths {
   std::string rootfs_dir;
@@ -25,6 +40,11 @@ struct RuntimePaths {
 // not built here (it takes seconds): see PrepareMplCache.
 Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
                                       jail::CgroupManager* cgroups);
+
+// Python `argv` in a sandbox under `config`: the mounts, the cwd (/workspace), the cgroup
+// manager, and the environment every Python there gets (library thread pools sized to the CPU
+// quota, malloc arenas capped when RLIMIT_AS bounds memory). Callers add fds and their own env.
+jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<std::string> argv);
 
 // Starts building matplotlib's font cache into config.mpl_cache_dir when it is missing, by
 // running the kernel's prepare_mpl_cache.py on the host (our own script, no user code; seconds,

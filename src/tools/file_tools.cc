@@ -3,16 +3,25 @@
 #include <string>
 #include <utility>
 
+#include "mcp/tool.h"
 #include "tools/args.h"
+#include "tools/workspace_resources.h"
 #include "util/units.h"
 #include "workspace/content.h"
 #include "workspace/encoding.h"
 #include "workspace/path.h"
-#include "workspace/resources.h"
 
 namespace mcpx::tools {
 namespace {
 
+using json = nlohmann::json;
+
+using mcp::ErrorResult;
+using mcp::StructuredResult;
+using mcp::TextContent;
+using mcp::TextResult;
+using mcp::Tool;
+using mcp::ToolCallPtr;
 using workspace::Workspace;
 
 json Annotations(std::string_view title, bool read_only, bool destructive, bool idempotent) {
@@ -213,7 +222,7 @@ class ReadFileTool : public Tool {
              {TextContent(std::move(text)),
               {{"type", "resource"},
                {"resource",
-                {{"uri", workspace::ResourceUri(r.path)},
+                {{"uri", ResourceUri(r.path)},
                  {"mimeType", mime},
                  {"blob", workspace::Base64Encode(r.data)}}}}}},
             {"structuredContent", std::move(structured)},
@@ -436,7 +445,7 @@ class ListFilesTool : public Tool {
 
 }  // namespace
 
-void AddFileTools(Registry& registry, std::shared_ptr<workspace::Workspace> ws) {
+void AddFileTools(mcp::ToolRegistry& registry, std::shared_ptr<workspace::Workspace> ws) {
   registry.Add(std::make_unique<ReadFileTool>(ws));
   registry.Add(std::make_unique<WriteFileTool>(ws));
   registry.Add(std::make_unique<ListFilesTool>(std::move(ws)));

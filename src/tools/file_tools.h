@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "tools/registry.h"
+#include "mcp/tool_registry.h"
 #include "workspace/workspace.h"
 
 namespace mcpx::tools {
@@ -18,6 +18,6 @@ inline constexpr uint64_t kImageCap = 4 * 1024 * 1024;     // whole images retur
 inline constexpr uint64_t kWriteCap = 16 * 1024 * 1024;    // decoded write_file content
 inline constexpr size_t kListCap = 10000;                  // list_files entries
 
-void AddFileTools(Registry& registry, std::shared_ptr<workspace::Workspace> ws);
+void AddFileTools(mcp::ToolRegistry& registry, std::shared_ptr<workspace::Workspace> ws);
 
 }  // namespace mcpx::tools

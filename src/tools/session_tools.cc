@@ -3,19 +3,49 @@
 #include <string>
 #include <utility>
 
+#include "mcp/tool.h"
 #include "tools/args.h"
+#include "tools/execute_result.h"
 
 namespace mcpx::tools {
 namespace {
 
+using json = nlohmann::json;
+
+using mcp::ErrorResult;
+using mcp::StructuredResult;
+using mcp::Tool;
+using mcp::ToolCallPtr;
 using session::SessionManager;
+
+json OrNull(const auto& v) { return v ? json(*v) : json(nullptr); }
+
+json SessionsJson(const session::SessionsReport& report) {
+  json list = json::array();
+  for (const auto& s : report.sessions) {
+    list.push_back({{"session", s.name},
+                    {"state", s.state},
+                    {"age_seconds", s.age_seconds},
+                    {"idle_seconds", s.idle_seconds},
+                    {"execution_count", s.execution_count},
+                    {"queued", s.queued},
+                    {"memory_bytes", OrNull(s.memory_bytes)},
+                    {"peak_memory_bytes", OrNull(s.peak_memory_bytes)},
+                    {"cpu_ms", OrNull(s.cpu_ms)},
+                    {"kernel_restarts", s.kernel_restarts}});
+  }
+  return {{"sessions", std::move(list)},
+          {"max_sessions", report.max_sessions},
+          {"warm_kernels", report.warm_kernels},
+          {"memory_limit_bytes", report.memory_limit_bytes}};
+}
 
 class ExecutePythonTool : public Tool {
  public:
   explicit ExecutePythonTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
 
   json Definition() const override {
-    const auto& limits = m_->policy().limits;
+    const auto& limits = m_->limits();
     return {
         {"name", "execute_python"},
         {"title", "Run Python"},
@@ -46,7 +76,7 @@ class ExecutePythonTool : public Tool {
               {"exclusiveMinimum", 0}}}}},
           {"required", {"code"}},
           {"additionalProperties", false}}},
-        {"outputSchema", session::ExecuteOutputSchema()},
+        {"outputSchema", ExecuteOutputSchema()},
         {"annotations",
          {{"title", "Run Python"},
           {"readOnlyHint", false},
@@ -64,7 +94,21 @@ class ExecutePythonTool : public Tool {
     if (!session.ok()) return call->Finish(ErrorResult(session.status().message()));
     auto timeout = args->OptionalNumber("timeout_seconds");
     if (!timeout.ok()) return call->Finish(ErrorResult(timeout.status().message()));
-    m_->Execute(std::move(call), session->value_or("default"), std::move(code).value(), *timeout);
+    session::ExecuteCallbacks cb;
+    cb.done = [call](Result<session::ExecOutcome> outcome) {
+      call->Finish(outcome.ok() ? ExecuteResult(*outcome)
+                                : ErrorResult(outcome.status().message()));
+    };
+    if (call->wants_progress()) {
+      cb.progress = [call](double progress, double total, std::string message) {
+        call->Progress(progress, total, std::move(message));
+      };
+    }
+    const session::ExecutionRef ref = m_->Execute(
+        {session->value_or("default"), std::move(code).value(), *timeout}, std::move(cb));
+    if (ref.id != 0) {
+      call->OnCancel([m = m_, ref] { m->Cancel(ref); });
+    }
   }
 
  private:
@@ -119,7 +163,7 @@ class ListSessionsTool : public Tool {
   void Call(ToolCallPtr call) override {
     auto args = Args::Parse(call->arguments(), {});
     if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));
-    json list = m_->ListSessions();
+    json list = SessionsJson(m_->ListSessions());
     std::string text;
     for (const auto& s : list["sessions"]) {
       text += s["session"].get<std::string>() + ": " + s["state"].get<std::string>() + ", " +
@@ -185,7 +229,7 @@ class ResetSessionTool : public Tool {
 
 }  // namespace
 
-void AddSessionTools(Registry& registry, std::shared_ptr<SessionManager> manager) {
+void AddSessionTools(mcp::ToolRegistry& registry, std::shared_ptr<SessionManager> manager) {
   registry.Add(std::make_unique<ExecutePythonTool>(manager));
   registry.Add(std::make_unique<ListSessionsTool>(manager));
   registry.Add(std::make_unique<ResetSessionTool>(std::move(manager)));

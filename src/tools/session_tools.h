@@ -3,11 +3,11 @@
 
 #include <memory>
 
+#include "mcp/tool_registry.h"
 #include "session/manager.h"
-#include "tools/registry.h"
 
 namespace mcpx::tools {
 
-void AddSessionTools(Registry& registry, std::shared_ptr<session::SessionManager> manager);
+void AddSessionTools(mcp::ToolRegistry& registry, std::shared_ptr<session::SessionManager> manager);
 
 }  // namespace mcpx::tools

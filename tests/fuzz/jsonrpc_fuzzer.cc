@@ -16,8 +16,8 @@
 
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
+#include "mcp/tool_registry.h"
 #include "mcp/transport.h"
-#include "tools/registry.h"
 
 namespace {
 
@@ -54,12 +54,12 @@ class CheckingSink : public mcpx::mcp::MessageSink {
 };
 
 // A tool driven by its arguments, to reach progress, logging, cancellation and bad results.
-class PuppetTool : public mcpx::tools::Tool {
+class PuppetTool : public mcpx::mcp::Tool {
  public:
   json Definition() const override {
     return json{{"name", "puppet"}, {"inputSchema", {{"type", "object"}}}};
   }
-  void Call(mcpx::tools::ToolCallPtr call) override {
+  void Call(mcpx::mcp::ToolCallPtr call) override {
     const json& a = call->arguments();
     if (auto p = a.find("progress"); p != a.end() && p->is_number()) {
       call->Progress(p->get<double>(), std::nullopt, "step");
@@ -74,10 +74,10 @@ class PuppetTool : public mcpx::tools::Tool {
     } else if (auto r = a.find("result"); r != a.end()) {
       call->Finish(*r);  // anything at all: the server must sanitize it
     } else {
-      call->Finish(mcpx::tools::TextResult(a.dump(-1, ' ', false, json::error_handler_t::replace)));
+      call->Finish(mcpx::mcp::TextResult(a.dump(-1, ' ', false, json::error_handler_t::replace)));
     }
   }
-  std::vector<mcpx::tools::ToolCallPtr> held;
+  std::vector<mcpx::mcp::ToolCallPtr> held;
 };
 
 }  // namespace
@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckingSink sink;
-  mcpx::tools::Registry registry;
+  mcpx::mcp::ToolRegistry registry;
   auto puppet = std::make_unique<PuppetTool>();
   PuppetTool* tool = puppet.get();
   registry.Add(std::move(puppet));
@@ -118,8 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Late finishes, including of cancelled calls, then the server goes away with calls pending.
   for (size_t i = 0; i < tool->held.size(); i += 2)
-    tool->held[i]->Finish(mcpx::tools::TextResult("late"));
+    tool->held[i]->Finish(mcpx::mcp::TextResult("late"));
   server.reset();
-  for (auto& call : tool->held) call->Finish(mcpx::tools::TextResult("after the server"));
+  for (auto& call : tool->held) call->Finish(mcpx::mcp::TextResult("after the server"));
   return 0;
 }

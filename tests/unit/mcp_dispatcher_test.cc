@@ -9,7 +9,7 @@
 
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
-#include "tools/registry.h"
+#include "mcp/tool_registry.h"
 
 namespace mcpx::mcp {
 namespace {
@@ -27,7 +27,7 @@ class FakeSink : public MessageSink {
 };
 
 // A tool whose behaviour each test picks; keeps the calls it did not finish.
-class FakeTool : public tools::Tool {
+class FakeTool : public Tool {
  public:
   enum class Mode { kEcho, kHold, kThrow, kReturnArray, kNoContent, kDrop };
   FakeTool(std::string name, Mode mode) : name_(std::move(name)), mode_(mode) {}
@@ -37,10 +37,10 @@ class FakeTool : public tools::Tool {
                 {"description", "test tool " + name_},
                 {"inputSchema", {{"type", "object"}}}};
   }
-  void Call(tools::ToolCallPtr call) override {
+  void Call(ToolCallPtr call) override {
     switch (mode_) {
       case Mode::kEcho:
-        call->Finish(tools::TextResult(call->arguments().dump()));
+        call->Finish(TextResult(call->arguments().dump()));
         break;
       case Mode::kHold:
         held.push_back(call);
@@ -57,7 +57,7 @@ class FakeTool : public tools::Tool {
         break;
     }
   }
-  std::vector<tools::ToolCallPtr> held;
+  std::vector<ToolCallPtr> held;
 
  private:
   std::string name_;
@@ -65,13 +65,13 @@ class FakeTool : public tools::Tool {
 };
 
 // Registers fine (the registry reads its name once), then fails when tools/list asks again.
-class ThrowingDefinitionTool : public tools::Tool {
+class ThrowingDefinitionTool : public Tool {
  public:
   json Definition() const override {
     if (asked_++ > 0) throw std::runtime_error("no definition today");
     return {{"name", "flaky"}};
   }
-  void Call(tools::ToolCallPtr call) override { call->Finish(tools::TextResult("ok")); }
+  void Call(ToolCallPtr call) override { call->Finish(TextResult("ok")); }
 
  private:
   mutable int asked_ = 0;
@@ -160,7 +160,7 @@ class ServerTest : public ::testing::Test {
   }
 
   FakeSink sink_;
-  tools::Registry registry_;
+  ToolRegistry registry_;
   std::vector<FakeTool*> tools_;
   std::unique_ptr<Server> server_;
 };
@@ -292,7 +292,7 @@ TEST(ServerVersionTest, EachSupportedVersionIsEchoedAndOthersGetTheLatest) {
   for (const char* v :
        {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", "1999-01-01", "2026-07-28", ""}) {
     FakeSink sink;
-    tools::Registry registry;
+    ToolRegistry registry;
     Server server(sink, registry);
     server.HandleLine(json{{"jsonrpc", "2.0"},
                            {"id", 1},
@@ -392,12 +392,12 @@ TEST_F(ServerTest, SlowCallDoesNotBlockOtherRequests) {
   EXPECT_TRUE(Request(12, "tools/list").contains("result"));
   // Same id while the first is still running: refused, the first is untouched.
   EXPECT_EQ(Code(Request(10, "tools/call", CallParams("echo"))), -32600);
-  hold().held[0]->Finish(tools::TextResult("late"));
+  hold().held[0]->Finish(TextResult("late"));
   auto out = sink_.Take();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]["id"], 10);
   EXPECT_EQ(out[0]["result"]["content"][0]["text"], "late");
-  hold().held[0]->Finish(tools::TextResult("twice"));  // no-op
+  hold().held[0]->Finish(TextResult("twice"));  // no-op
   EXPECT_TRUE(sink_.Take().empty());
   EXPECT_EQ(server_->calls_in_flight(), 0u);
   // The id is free again.
@@ -422,7 +422,7 @@ TEST_F(ServerTest, CancellationRunsCallbackOnceAndSuppressesTheResponse) {
   EXPECT_TRUE(Exchange(Notify("notifications/cancelled", {{"requestId", "c1"}})).empty());
   EXPECT_EQ(cancels, 1);
   call->Progress(1, std::nullopt, "after cancel");
-  call->Finish(tools::TextResult("too late"));
+  call->Finish(TextResult("too late"));
   EXPECT_TRUE(sink_.Take().empty()) << "a cancelled request gets no response";
   EXPECT_EQ(server_->calls_in_flight(), 0u);
 }
@@ -432,7 +432,7 @@ TEST_F(ServerTest, CancelAfterFinishIsIgnoredAndLateOnCancelStillRuns) {
   Send({{"jsonrpc", "2.0"}, {"id", 0}, {"method", "tools/call"}, {"params", CallParams("hold")}});
   Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"}, {"params", CallParams("hold")}});
   ASSERT_EQ(hold().held.size(), 2u);
-  hold().held[0]->Finish(tools::TextResult("done"));
+  hold().held[0]->Finish(TextResult("done"));
   ASSERT_EQ(sink_.Take().size(), 1u);
   int cancels = 0;
   hold().held[0]->OnCancel([&] { ++cancels; });
@@ -473,7 +473,7 @@ TEST_F(ServerTest, ProgressIsSentOnlyWithATokenAndOnlyForward) {
       json({{"progressToken", "tok"}, {"progress", 1.0}, {"total", 10.0}, {"message", "one"}}));
   EXPECT_EQ(out[1]["params"], json({{"progressToken", "tok"}, {"progress", 2.0}}));
   EXPECT_FALSE(out[1].contains("id"));
-  with->Finish(tools::TextResult("ok"));
+  with->Finish(TextResult("ok"));
   with->Progress(3, std::nullopt, "after finish");
   out = sink_.Take();
   ASSERT_EQ(out.size(), 1u);
@@ -551,7 +551,7 @@ TEST_F(ServerTest, ResourcesDelegateToTheProvider) {
 }
 
 TEST_F(ServerTest, ExceptionsInHandlersBecomeInternalErrors) {
-  tools::Registry registry;
+  ToolRegistry registry;
   registry.Add(std::make_unique<ThrowingDefinitionTool>());
   FakeSink sink;
   Server server(sink, registry);
@@ -602,7 +602,7 @@ TEST_F(ServerTest, CallsOutlivingTheServerSendNothing) {
   auto call = hold().held.at(0);
   hold().held.clear();
   server_.reset();
-  call->Finish(tools::TextResult("after the server"));
+  call->Finish(TextResult("after the server"));
   call.reset();
   EXPECT_TRUE(sink_.Take().empty());
 }

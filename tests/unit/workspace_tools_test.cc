@@ -12,14 +12,17 @@
 #include <string>
 
 #include "tools/file_tools.h"
+#include "tools/workspace_resources.h"
 #include "workspace/encoding.h"
-#include "workspace/resources.h"
 #include "workspace/workspace.h"
 
 namespace mcpx::tools {
 namespace {
 
 namespace fs = std::filesystem;
+using json = nlohmann::json;
+using mcp::Tool;
+using mcp::ToolCall;
 
 class FakeCall : public ToolCall {
  public:
@@ -133,7 +136,7 @@ class FileToolsTest : public ::testing::Test {
 
   fs::path base_;
   std::shared_ptr<workspace::Workspace> ws_;
-  Registry registry_;
+  mcp::ToolRegistry registry_;
 };
 
 TEST_F(FileToolsTest, DefinitionsAreComplete) {
@@ -380,7 +383,7 @@ TEST_F(FileToolsTest, ResourcesListPagesAndRead) {
   for (int i = 0; i < 250; ++i) Put("r/f" + std::to_string(1000 + i) + ".csv", "a,b\n");
   Put("sp ace/ü.bin", std::string("\x00\xff", 2));
   fs::create_symlink("/etc/passwd", base_ / "ws" / "pw");
-  auto res = workspace::MakeWorkspaceResources(ws_);
+  auto res = MakeWorkspaceResources(ws_);
 
   std::vector<std::string> uris;
   std::optional<std::string> cursor;
@@ -388,7 +391,7 @@ TEST_F(FileToolsTest, ResourcesListPagesAndRead) {
   do {
     auto page = res->List(cursor);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
-    EXPECT_LE((*page)["resources"].size(), workspace::kResourcesPageSize);
+    EXPECT_LE((*page)["resources"].size(), kResourcesPageSize);
     for (const auto& r : (*page)["resources"]) uris.push_back(r["uri"]);
     cursor.reset();
     if (page->contains("nextCursor")) cursor = (*page)["nextCursor"].get<std::string>();

@@ -1,4 +1,4 @@
-// Builds the server's tool set.
+// The server's tool set, in registration order (tools/list pages through it in that order).
 #pragma once
 
 #include <memory>
@@ -6,11 +6,11 @@
 #include <string_view>
 #include <vector>
 
-#include "tools/tool.h"
+#include "mcp/tool.h"
 
-namespace mcpx::tools {
+namespace mcpx::mcp {
 
-class Registry {
+class ToolRegistry {
  public:
   void Add(std::unique_ptr<Tool> tool);
   // nullptr when unknown.
@@ -25,4 +25,4 @@ class Registry {
   std::vector<std::string> names_;  // names_[i] is tools_[i]'s
 };
 
-}  // namespace mcpx::tools
+}  // namespace mcpx::mcp

@@ -1,8 +1,8 @@
-#include "tools/tool.h"
+#include "mcp/tool.h"
 
 #include <utility>
 
-namespace mcpx::tools {
+namespace mcpx::mcp {
 
 json TextContent(std::string text) { return json{{"type", "text"}, {"text", std::move(text)}}; }
 
@@ -20,4 +20,4 @@ json StructuredResult(json structured, std::string text, bool is_error) {
               {"isError", is_error}};
 }
 
-}  // namespace mcpx::tools
+}  // namespace mcpx::mcp

@@ -1,14 +1,13 @@
-#include "session/kernel.h"
+#include "session/jailed_kernel.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <string>
 #include <utility>
 
@@ -38,9 +37,11 @@ std::string JoinPreload(const std::vector<std::string>& mods) {
 
 }  // namespace
 
-Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfig& config,
-                                              uint64_t serial) {
-  std::unique_ptr<Kernel> k(new Kernel(loop, serial, FrameLimitsFor(config.policy->limits)));
+Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
+                                                          const KernelConfig& config,
+                                                          uint64_t serial) {
+  std::unique_ptr<JailedKernel> k(
+      new JailedKernel(loop, serial, FrameLimitsFor(config.policy->limits)));
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoStatus(Code::kInternal, "socketpair for the kernel control channel");
@@ -50,47 +51,12 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
   ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
 
   const auto& policy = *config.policy;
-  // BLAS and OpenMP pools sized to the CPU quota: more threads than cores only thrash, and
-  // each thread counts against the pids limit.
-  const int threads = std::max(1, static_cast<int>(std::ceil(policy.limits.cpus)));
-  jail::SpawnRequest req;
-  req.policy = config.policy;
-  req.seccomp = config.seccomp;
-  req.rootfs_dir = config.rootfs_dir;
-  req.workspace = config.workspace;
-  req.packages = config.packages_dir;
-  req.kernel_dir = config.kernel_dir;
-  if (!config.mpl_cache_dir.empty()) {
-    req.extra_binds.push_back(jail::BindMount{.source = config.mpl_cache_dir,
-                                              .target = kMplCacheInside,
-                                              .writable = false,
-                                              .optional = true,
-                                              .reason = ""});
-  }
-  req.argv = {"/usr/bin/python3", "-s", "/opt/mcpx/kernel/mcpx_kernel.py"};
-  req.env = {
-      "PATH=/usr/local/bin:/usr/bin:/bin",
-      "HOME=/tmp",
-      "LANG=C.UTF-8",
-      "TMPDIR=/tmp",
-      "PYTHONPATH=/opt/mcpx/packages",
-      "PYTHONDONTWRITEBYTECODE=1",
-      "MCPX_KERNEL_FD=3",
-      "MCPX_PRELOAD=" + JoinPreload(policy.preload),
-      std::string("MCPX_MPL_CACHE=") + kMplCacheInside,
-      "OPENBLAS_NUM_THREADS=" + std::to_string(threads),
-      "OMP_NUM_THREADS=" + std::to_string(threads),
-      "MKL_NUM_THREADS=" + std::to_string(threads),
-  };
-  if (config.cgroups == nullptr) {
-    // Memory is then bounded by RLIMIT_AS, which counts reservations: glibc reserves 64 MiB of
-    // address space per malloc arena (one per thread, up to 8 per core), and with the preloads
-    // a 1 GiB cap then fits about 23 threads. Two arenas let about 100 start.
-    req.env.push_back("MALLOC_ARENA_MAX=2");
-  }
-  req.cwd = "/workspace";
+  jail::SpawnRequest req =
+      PythonSpawnRequest(config, {"/usr/bin/python3", "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
+  req.env.push_back("MCPX_KERNEL_FD=3");
+  req.env.push_back("MCPX_PRELOAD=" + JoinPreload(policy.preload));
+  req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
   req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
-  req.cgroups = config.cgroups;
   req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
 
   ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
@@ -108,7 +74,7 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
   SetNonBlocking(k->out_[1].get());
   SetNonBlocking(k->out_[2].get());
 
-  Kernel* self = k.get();
+  JailedKernel* self = k.get();
   RETURN_IF_ERROR(loop->Add(k->control_.get(), EPOLLIN | EPOLLRDHUP,
                             [self](uint32_t ev) { self->OnControl(ev); }));
   RETURN_IF_ERROR(
@@ -122,13 +88,13 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
   return k;
 }
 
-Kernel::~Kernel() {
+JailedKernel::~JailedKernel() {
   if (alive_) sandbox_.Kill();
   Close();
   sandbox_.Destroy();
 }
 
-void Kernel::OnStartTimeout() {
+void JailedKernel::OnStartTimeout() {
   start_timer_ = 0;
   if (ready_ || !alive_) return;
   start_error_ = "it was not ready within the policy's start_timeout_s of " +
@@ -137,7 +103,7 @@ void Kernel::OnStartTimeout() {
   Kill();
 }
 
-std::string Kernel::StartFailure(const jail::ExitStatus& exit) const {
+std::string JailedKernel::StartFailure(const jail::ExitStatus& exit) const {
   if (ready_) return "";
   std::string why =
       !start_error_.empty() ? start_error_
@@ -160,7 +126,7 @@ std::string Kernel::StartFailure(const jail::ExitStatus& exit) const {
   return why;
 }
 
-void Kernel::KeepStartupStderr(std::string_view data) {
+void JailedKernel::KeepStartupStderr(std::string_view data) {
   if (data.size() >= kStartupStderrBytes) {
     startup_stderr_.assign(data.substr(data.size() - kStartupStderrBytes));
     return;
@@ -171,7 +137,7 @@ void Kernel::KeepStartupStderr(std::string_view data) {
   }
 }
 
-void Kernel::Close() {
+void JailedKernel::Close() {
   loop_->CancelTimer(std::exchange(start_timer_, 0));  // an unknown id (0) is a no-op
   for (int i = 1; i <= 2; ++i) {
     if (out_[i]) loop_->Remove(out_[i].get());
@@ -180,14 +146,14 @@ void Kernel::Close() {
   if (sandbox_.pidfd) loop_->Remove(sandbox_.pidfd.get());
 }
 
-Status Kernel::Send(const nlohmann::json& message) {
+Status JailedKernel::Send(const nlohmann::json& message) {
   if (!alive_ || !control_) return Status(Code::kUnavailable, "the kernel is not running");
   pending_write_ += EncodeFrame(message);
   FlushWrites();
   return Status::Ok();
 }
 
-void Kernel::FlushWrites() {
+void JailedKernel::FlushWrites() {
   while (!pending_write_.empty() && control_) {
     const ssize_t n = ::send(control_.get(), pending_write_.data(), pending_write_.size(),
                              MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -208,7 +174,7 @@ void Kernel::FlushWrites() {
   if (control_) (void)loop_->Modify(control_.get(), EPOLLIN | EPOLLRDHUP);
 }
 
-void Kernel::OnControl(uint32_t events) {
+void JailedKernel::OnControl(uint32_t events) {
   if ((events & EPOLLOUT) != 0) FlushWrites();
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) == 0) return;
   // One bounded read per wake-up, decoded before the next: a sandbox that floods its channel
@@ -217,7 +183,7 @@ void Kernel::OnControl(uint32_t events) {
   ReadControl(1);
 }
 
-void Kernel::ReadControl(int max_reads) {
+void JailedKernel::ReadControl(int max_reads) {
   char buf[kReadChunk];
   for (int reads = 0; reads < max_reads && control_;) {
     const ssize_t n = ::read(control_.get(), buf, sizeof buf);
@@ -235,7 +201,7 @@ void Kernel::ReadControl(int max_reads) {
   }
 }
 
-bool Kernel::DecodeFrames() {
+bool JailedKernel::DecodeFrames() {
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) {
@@ -261,7 +227,7 @@ bool Kernel::DecodeFrames() {
   }
 }
 
-void Kernel::ReadPipe(int stream, size_t budget) {
+void JailedKernel::ReadPipe(int stream, size_t budget) {
   char buf[kReadChunk];
   size_t taken = 0;
   while (out_[stream] && taken < budget) {
@@ -281,17 +247,17 @@ void Kernel::ReadPipe(int stream, size_t budget) {
 
 // Like the control channel, a pipe gets a bounded turn per wake-up: a writer that keeps it full
 // (`yes` in a background process) must not keep the loop here.
-void Kernel::OnPipe(int stream, uint32_t) { ReadPipe(stream, kReadChunk * 4); }
+void JailedKernel::OnPipe(int stream, uint32_t) { ReadPipe(stream, kReadChunk * 4); }
 
 // What the cell flushed before its reply is at most what the pipes hold (64 KiB each by default,
 // up to the 1 MiB pipe-max-size if user code enlarged them); a background writer adds more
 // forever, so the drain stops past that.
-void Kernel::DrainOutput() {
+void JailedKernel::DrainOutput() {
   ReadPipe(1, kDrainBudget);
   ReadPipe(2, kDrainBudget);
 }
 
-void Kernel::OnPidfd() {
+void JailedKernel::OnPidfd() {
   auto st = sandbox_.TryWait();
   if (st.ok() && !st->has_value()) return;  // spurious
   const jail::ExitStatus exit = st.ok() ? **st : jail::ExitStatus{0, SIGKILL};
@@ -308,16 +274,16 @@ void Kernel::OnPidfd() {
   }
 }
 
-Status Kernel::Interrupt() {
+Status JailedKernel::Interrupt() {
   if (!alive_) return Status(Code::kUnavailable, "the kernel is not running");
   return sandbox_.Signal(SIGINT);
 }
 
-void Kernel::Kill() {
+void JailedKernel::Kill() {
   if (alive_) sandbox_.Kill();
 }
 
-void Kernel::ProtocolViolation(const std::string& what) {
+void JailedKernel::ProtocolViolation(const std::string& what) {
   if (protocol_error_.empty()) {
     protocol_error_ = "the kernel sent " + what +
                       " on its control channel (user code that writes fd 3 ends its own kernel)";
@@ -326,9 +292,52 @@ void Kernel::ProtocolViolation(const std::string& what) {
   Kill();
 }
 
-Result<jail::CgroupUsage> Kernel::Usage() const {
+Result<jail::CgroupUsage> JailedKernel::Usage() const {
   if (!sandbox_.cgroup) return FailedPrecondition("no cgroup for this kernel");
   return sandbox_.cgroup->Usage();
+}
+
+void JailedKernelFactory::Prepare(std::function<void()> done) {
+  auto prep = StartMplCachePrep(config_);
+  if (!prep.ok()) {
+    spdlog::warn("{}; the first plot of each kernel will be slow", prep.status().ToString());
+  } else if (*prep > 0) {
+    return WaitForCachePrep(*prep, std::move(done));
+  }
+  loop_->Post(std::move(done));
+}
+
+void JailedKernelFactory::WaitForCachePrep(pid_t pid, std::function<void()> done) {
+  cache_prep_timer_ = 0;
+  cache_prep_pid_ = pid;
+  int wstatus = 0;
+  const pid_t r = waitpid(pid, &wstatus, WNOHANG);
+  if (r == 0) {
+    cache_prep_timer_ = loop_->AddTimer(std::chrono::milliseconds(100),
+                                        [this, pid, done] { WaitForCachePrep(pid, done); });
+    return;
+  }
+  cache_prep_pid_ = -1;
+  if (r < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    spdlog::warn(
+        "preparing the matplotlib font cache failed; the first plot of each kernel "
+        "will be slow");
+  }
+  done();
+}
+
+void JailedKernelFactory::Shutdown() {
+  loop_->CancelTimer(std::exchange(cache_prep_timer_, 0));
+  if (cache_prep_pid_ > 0) {
+    kill(cache_prep_pid_, SIGKILL);
+    waitpid(cache_prep_pid_, nullptr, 0);
+    cache_prep_pid_ = -1;
+  }
+}
+
+Result<std::unique_ptr<Kernel>> JailedKernelFactory::Start(uint64_t serial) {
+  ASSIGN_OR_RETURN(std::unique_ptr<JailedKernel> k, JailedKernel::Start(loop_, config_, serial));
+  return std::unique_ptr<Kernel>(std::move(k));
 }
 
 }  // namespace mcpx::session

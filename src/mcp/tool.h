@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace mcpx::tools {
+namespace mcpx::mcp {
 
 using json = nlohmann::json;
 
@@ -58,4 +58,4 @@ json ErrorResult(std::string message);  // {content: [text], isError: true}
 json TextResult(std::string text);
 json StructuredResult(json structured, std::string text, bool is_error = false);
 
-}  // namespace mcpx::tools
+}  // namespace mcpx::mcp

@@ -8,18 +8,19 @@
 #include "mcp/resources.h"
 #include "workspace/workspace.h"
 
-namespace mcpx::workspace {
+namespace mcpx::tools {
 
 inline constexpr std::string_view kResourceUriPrefix = "file:///workspace/";
 inline constexpr size_t kResourcesPageSize = 100;
 // Files larger than this are not returned by resources/read (read_file pages through them).
 inline constexpr uint64_t kResourceReadCap = 8ull << 20;
 
-std::unique_ptr<mcp::ResourceProvider> MakeWorkspaceResources(std::shared_ptr<Workspace> ws);
+std::unique_ptr<mcp::ResourceProvider> MakeWorkspaceResources(
+    std::shared_ptr<workspace::Workspace> ws);
 
 // "file:///workspace/a%20b" -> "a b" (clean relative path); kInvalidArgument when malformed or
 // outside the workspace.
-Result<std::string> PathFromResourceUri(const Workspace& ws, std::string_view uri);
+Result<std::string> PathFromResourceUri(const workspace::Workspace& ws, std::string_view uri);
 std::string ResourceUri(std::string_view rel);
 
-}  // namespace mcpx::workspace
+}  // namespace mcpx::tools

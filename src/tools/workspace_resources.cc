@@ -1,4 +1,4 @@
-#include "workspace/resources.h"
+#include "tools/workspace_resources.h"
 
 #include <algorithm>
 #include <string>
@@ -7,8 +7,23 @@
 #include "workspace/content.h"
 #include "workspace/encoding.h"
 
-namespace mcpx::workspace {
+namespace mcpx::tools {
 namespace {
+
+using workspace::Base64Decode;
+using workspace::Base64Encode;
+using workspace::Entry;
+using workspace::FileType;
+using workspace::IsUtf8;
+using workspace::Listing;
+using workspace::ListOptions;
+using workspace::LooksLikeText;
+using workspace::MimeFromExtension;
+using workspace::MimeFromName;
+using workspace::PercentDecode;
+using workspace::PercentEncodePath;
+using workspace::SniffImageMime;
+using workspace::Workspace;
 
 using json = nlohmann::json;
 
@@ -117,4 +132,4 @@ std::unique_ptr<mcp::ResourceProvider> MakeWorkspaceResources(std::shared_ptr<Wo
   return std::make_unique<WorkspaceResources>(std::move(ws));
 }
 
-}  // namespace mcpx::workspace
+}  // namespace mcpx::tools
