@@ -8,7 +8,6 @@ namespace mcpx::cli {
 int RunServe(const Options& opts);   // serve.cc
 int RunExec(const Options& opts);    // exec.cc
 int RunDoctor(const Options& opts);  // doctor.cc
-int RunProbe(const Options& opts);   // probe.cc
 int RunPolicy(const Options& opts);  // policy_cmd.cc
 
 }  // namespace mcpx::cli

@@ -38,8 +38,8 @@ std::string DefaultDataDir() {
 }
 
 bool IsCommand(std::string_view s) {
-  return s == "serve" || s == "exec" || s == "doctor" || s == "probe" || s == "policy" ||
-         s == "help" || s == "version";
+  return s == "serve" || s == "exec" || s == "doctor" || s == "policy" || s == "help" ||
+         s == "version";
 }
 
 }  // namespace
@@ -49,10 +49,11 @@ std::string Usage() {
          "\n"
          "commands:\n"
          "  serve [--workspace DIR] [--policy NAME|FILE] [--state-dir DIR] [--log-level L]\n"
-         "        [--warm N]   MCP over stdio (the default command); N kernels kept ready (1)\n"
+         "        [--warm N] [--tools-page-size N]\n"
+         "                     MCP over stdio (the default command); N kernels kept ready (1);\n"
+         "                     tools/list pages of N tools (default: all in one page)\n"
          "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
-         "  doctor                                 which isolation layers this machine supports\n"
-         "  probe [--policy P] [--json]            escape-probe corpus (not built yet)\n"
+         "  doctor [--json]                        which isolation layers this machine supports\n"
          "  policy show|export [--policy P] [--format oci]\n"
          "                                         print the policy / export its seccomp profile\n"
          "  version, help\n"
@@ -110,6 +111,13 @@ Result<Options> ParseOptions(int argc, char** argv) {
         return InvalidArgument("--warm needs a number of kernels from 0 to 99");
       }
       o.warm_kernels = static_cast<size_t>(std::stoul(v));
+    } else if (a == "--tools-page-size") {
+      ASSIGN_OR_RETURN(std::string v, value(a));
+      if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) == 0) {
+        return InvalidArgument("--tools-page-size needs a number of tools from 1 to 9999");
+      }
+      o.tools_page_size = static_cast<size_t>(std::stoul(v));
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "-c") {

@@ -11,14 +11,15 @@
 namespace mcpx::cli {
 
 struct Options {
-  std::string command = "serve";  // serve | exec | doctor | probe | policy | help | version
+  std::string command = "serve";  // serve | exec | doctor | policy | help | version
   std::string workspace = "./workspace";
   std::string policy = "default";  // NAME (policies/NAME.json) or a path
   std::string state_dir;           // package overlay etc.; default from XDG_STATE_HOME
   std::string log_level = "info";
   size_t warm_kernels = 1;              // serve --warm N: kernels kept ready ahead of use
+  size_t tools_page_size = 0;           // serve --tools-page-size N; 0: one page
   std::optional<std::string> code;      // exec -c CODE
-  bool json = false;                    // probe --json
+  bool json = false;                    // doctor --json
   std::string format;                   // policy export --format oci
   std::vector<std::string> positional;  // exec FILE, policy show|export
 

@@ -1,4 +1,4 @@
-// Terminal output for the one-shot commands (exec, doctor, probe, policy). `serve` never calls
+// Terminal output for the one-shot commands (exec, doctor, policy). `serve` never calls
 // this: in serve mode fd 1 belongs to the MCP transport alone.
 #pragma once
 

@@ -67,7 +67,9 @@ int RunServe(const Options& opts) {
   tools::AddSessionTools(registry, sessions);
 
   mcp::StdioTransport transport(**loop, 0, 1);
-  mcp::Server server(transport, registry, mcp::ServerOptionsFromEnv());
+  mcp::ServerOptions server_options;
+  server_options.tools_page_size = opts.tools_page_size;
+  mcp::Server server(transport, registry, server_options);
   server.SetResources(tools::MakeWorkspaceResources(*ws));
   // Kernels and their cgroups go before exit, whatever ends the loop.
   server.OnShutdown([sessions] { sessions->Shutdown(); });

@@ -148,21 +148,6 @@ RpcOr<SetLevelParams> ParseSetLevel(const json& params) {
 
 std::string_view ServerVersion() { return MCPX_VERSION; }
 
-ServerOptions ServerOptionsFromEnv() {
-  ServerOptions options;
-  if (const char* v = std::getenv("MCPX_TOOLS_PAGE_SIZE"); v != nullptr && *v != '\0') {
-    std::string_view s(v);
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (ec == std::errc() && end == s.data() + s.size() && n > 0) {
-      options.tools_page_size = n;
-    } else {
-      spdlog::warn("ignoring MCPX_TOOLS_PAGE_SIZE='{}': not a positive integer", s);
-    }
-  }
-  return options;
-}
-
 Server::Server(MessageSink& sink, const ToolRegistry& registry, ServerOptions options)
     : connection_(std::make_shared<Connection>(sink)),
       dispatcher_(sink),

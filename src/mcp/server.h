@@ -39,9 +39,6 @@ struct ServerOptions {
 // The version reported in serverInfo (the project version).
 std::string_view ServerVersion();
 
-// Defaults, plus MCPX_TOOLS_PAGE_SIZE (a positive integer) for tests that exercise pagination.
-ServerOptions ServerOptionsFromEnv();
-
 class Server {
  public:
   Server(MessageSink& sink, const ToolRegistry& registry, ServerOptions options = {});

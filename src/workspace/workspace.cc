@@ -299,19 +299,6 @@ Result<UniqueFd> Workspace::ResolveWalk(const std::string& rel, int flags) const
   return cur;
 }
 
-Result<UniqueFd> Workspace::OpenPath(std::string_view user_path) const {
-  ASSIGN_OR_RETURN(std::string rel, Confine(user_path));
-  return Resolve(rel, O_PATH);
-}
-
-Result<struct stat> Workspace::Stat(std::string_view user_path) const {
-  ASSIGN_OR_RETURN(std::string rel, Confine(user_path));
-  ASSIGN_OR_RETURN(UniqueFd fd, Resolve(rel, O_PATH));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(Code::kInternal, "cannot stat " + Q(rel));
-  return st;
-}
-
 Result<FileRead> Workspace::Read(std::string_view user_path, uint64_t offset,
                                  uint64_t limit) const {
   ASSIGN_OR_RETURN(std::string rel, Confine(user_path));

@@ -113,11 +113,6 @@ class Workspace {
   // root). Only lexical: says nothing about symlinks, which the methods below handle.
   Result<std::string> Confine(std::string_view user_path) const;
 
-  // O_PATH fd of the path, resolved beneath the root (see the header comment).
-  Result<UniqueFd> OpenPath(std::string_view user_path) const;
-  // stat() of the resolved path (an inside symlink is followed under openat2, refused by the walk).
-  Result<struct stat> Stat(std::string_view user_path) const;
-
   // Reads at most `limit` bytes from `offset` of a regular file. Directories, FIFOs, sockets,
   // devices and escaping symlinks are errors naming the path.
   Result<FileRead> Read(std::string_view user_path, uint64_t offset, uint64_t limit) const;

@@ -93,10 +93,10 @@ def test_oversized_line_then_ping_still_answered():
         assert c.close() == 0
 
 
-def test_tools_list_pagination_via_env():
+def test_tools_list_pagination_with_the_page_size_flag():
     with McpClient() as c:
         everything = [t["name"] for t in c.request("tools/list")["result"]["tools"]]
-    with McpClient(env={"MCPX_TOOLS_PAGE_SIZE": "1"}) as c:
+    with McpClient(args=["--tools-page-size", "1"]) as c:
         names, params, pages = [], {}, 0
         while True:
             r = c.request("tools/list", params)["result"]

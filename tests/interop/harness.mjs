@@ -115,7 +115,7 @@ export async function startServer(t, options = {}) {
   }
   if (options.listTools ?? true) {
     const { tools, nextCursor } = await client.listTools();
-    assert.equal(nextCursor, undefined, 'without MCPX_TOOLS_PAGE_SIZE all tools fit in one page');
+    assert.equal(nextCursor, undefined, 'without --tools-page-size all tools fit in one page');
     for (const tool of tools) server.tools.set(tool.name, tool);
   }
   return server;

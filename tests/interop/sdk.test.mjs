@@ -56,8 +56,8 @@ test('an older client gets the revision it asked for', async (t) => {
   assert.deepEqual(await server.client.ping(), {});
 });
 
-test('tools/list pages with MCPX_TOOLS_PAGE_SIZE=2 cover every tool once', async (t) => {
-  const paged = await startServer(t, { env: { MCPX_TOOLS_PAGE_SIZE: '2' }, listTools: false });
+test('tools/list pages with --tools-page-size 2 cover every tool once', async (t) => {
+  const paged = await startServer(t, { args: ['--tools-page-size', '2'], listTools: false });
   const pages = await listToolPages(paged.client);
   const tools = pages.flatMap((p) => p.tools);
   for (const [i, page] of pages.entries()) {
