@@ -29,7 +29,7 @@ constexpr char kPython[] = "/usr/bin/python3";
 constexpr int kPythonTimeoutMs = 15000;
 
 struct Row {
-  int number = 0;  // layer number from DESIGN.md; 0 for kernel features
+  int number = 0;  // the isolation layer's number in the table; 0 for kernel features
   std::string name;
   bool supported = false;
   bool required = true;
@@ -183,7 +183,7 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
   return rows;
 }
 
-// The workspace disk budget (DESIGN.md section 3, "fills disk"): mechanism, limits, free space.
+// The workspace disk budget (docs/SECURITY.md, "Limits"): mechanism, limits, free space.
 struct DiskRow {
   std::string mechanism;  // "accounting ...", or "unknown" when the policy cannot be loaded
   std::string limits;
