@@ -4,6 +4,7 @@ sandbox/ goes to the module itself or to one the table below allows, so the grap
 only tools and cli see MCP. Also: no product source file over 600 lines.
 
 Run from anywhere: python3 tests/arch/check_layers.py [REPO]. Exit 1 with every violation listed.
+With --graph, print the include graph as it is (module -> modules it includes) instead.
 """
 import pathlib
 import re
@@ -16,7 +17,7 @@ ALLOWED = {
     "workspace": {"util"},
     "session": {"util", "jail", "workspace"},
     "mcp": {"util"},
-    "tools": {"util", "jail", "workspace", "session", "mcp"},
+    "tools": {"util", "workspace", "session", "mcp"},
     "cli": {"util", "jail", "workspace", "session", "mcp", "tools"},
     "main": {"util", "cli"},
 }
@@ -57,10 +58,24 @@ def violations(repo):
     return found
 
 
+def graph(repo):
+    edges = {}
+    for p in sources(repo):
+        mod = module_of(p, repo)
+        deps = edges.setdefault(mod, set())
+        deps.update(d for d in INCLUDE.findall(p.read_text()) if d != mod)
+    return edges
+
+
 def main():
-    repo = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else __file__).resolve()
+    args = [a for a in sys.argv[1:] if a != "--graph"]
+    repo = pathlib.Path(args[0] if args else __file__).resolve()
     if repo.is_file():
         repo = repo.parents[2]
+    if "--graph" in sys.argv:
+        for mod, deps in sorted(graph(repo).items()):
+            print(f"{mod} -> {', '.join(sorted(deps)) or '(nothing)'}")
+        return 0
     bad = violations(repo)
     for line in bad:
         print(line)
