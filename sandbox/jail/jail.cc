@@ -152,20 +152,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
                                      .packages_writable = req.installer},
                                     landlock_abi);
 
-  if (req.seccomp) {
-    plan.seccomp = *req.seccomp;
-  } else if (!req.disable_seccomp) {
-    // Built-in first, so the profile need not allow seccomp(2) (see seccomp_compiler.h).
-    auto builtin = CompileBuiltinFilter();
-    if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in filter");
-    auto profile = CompileSeccompProfile(policy.seccomp);
-    if (!profile.ok()) {
-      return profile.status().Annotate("cannot compile the seccomp profile of policy '" +
-                                       policy.name + "'");
-    }
-    plan.seccomp.push_back(std::move(builtin).value());
-    plan.seccomp.push_back(std::move(profile).value());
-  }
+  plan.seccomp = policy.seccomp_programs;
 
   plan.fds = req.fds;
   RETURN_IF_ERROR(ValidateFds(plan.fds));
@@ -255,6 +242,11 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
     return InvalidArgument("spawn: argv[0] must be an absolute path inside the sandbox");
   }
   const Policy& policy = *req.policy;
+  if (policy.seccomp_programs.empty()) {
+    return InvalidArgument("spawn: policy '" + policy.name +
+                           "' has no compiled seccomp filters (load it with LoadPolicy or "
+                           "ParsePolicy)");
+  }
   if (req.installer != (policy.network == NetworkMode::kHost)) {
     // Host network only for the installer, and the installer only with it: never a kernel
     // with the network.

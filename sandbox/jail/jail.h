@@ -43,11 +43,6 @@ struct SpawnRequest {
 
   CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
   std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
-
-  // Precompiled filters (a session manager compiles once per policy); null: compiled here.
-  std::shared_ptr<const std::vector<SeccompProgram>> seccomp;
-  // Test hook only: run without seccomp. Never set in the server.
-  bool disable_seccomp = false;
 };
 
 // How the sandbox ended. Init reports its real process's end as an exit code (128+signal

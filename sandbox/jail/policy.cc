@@ -321,10 +321,14 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
   } else {
     return Error("seccomp_profile", "must be a file name or an OCI profile object, " + Got(sp));
   }
-  // Compile once now: libseccomp-level conflicts surface at load time, not at the first spawn.
-  if (auto compiled = CompileSeccompProfile(p.seccomp); !compiled.ok()) {
-    return compiled.status().Annotate("seccomp_profile");
-  }
+  // Compiled once, here: libseccomp-level conflicts surface at load time, and every spawn
+  // installs these bytes. Built-in first (see seccomp_compiler.h for why this order).
+  auto builtin = CompileBuiltinFilter();
+  if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in seccomp filter");
+  auto profile = CompileSeccompProfile(p.seccomp);
+  if (!profile.ok()) return profile.status().Annotate("seccomp_profile");
+  p.seccomp_programs.push_back(std::move(builtin).value());
+  p.seccomp_programs.push_back(std::move(profile).value());
   return PolicyPtr(std::move(policy));
 }
 

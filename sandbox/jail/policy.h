@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jail/json_fields.h"  // ReadJsonFile
+#include "jail/seccomp_compiler.h"
 #include "jail/seccomp_profile.h"
 #include "util/status.h"
 
@@ -75,13 +76,18 @@ struct Policy {
   bool landlock = true;
   SeccompProfile seccomp;
   std::string seccomp_source_path;
+  // Compiled once by ParsePolicy from `seccomp`, in install order: the built-in filter, then the
+  // profile (seccomp_compiler.h says why). Spawn installs these bytes and never compiles; it
+  // refuses a policy without them.
+  std::vector<SeccompProgram> seccomp_programs;
 };
 
 using PolicyPtr = std::shared_ptr<const Policy>;
 
 // NAME (looked up in policies_dir as NAME.json) or a path to a .json file.
 Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string& policies_dir);
-// Parses and validates a policy document; seccomp_dir resolves its "seccomp_profile" reference.
+// Parses and validates a policy document and compiles its seccomp filters; seccomp_dir resolves
+// its "seccomp_profile" reference.
 Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& seccomp_dir,
                               const std::string& source_path);
 

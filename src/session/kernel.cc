@@ -55,7 +55,6 @@ Result<std::unique_ptr<Kernel>> Kernel::Start(EventLoop* loop, const KernelConfi
   const int threads = std::max(1, static_cast<int>(std::ceil(policy.limits.cpus)));
   jail::SpawnRequest req;
   req.policy = config.policy;
-  req.seccomp = config.seccomp;
   req.rootfs_dir = config.rootfs_dir;
   req.workspace = config.workspace;
   req.packages = config.packages_dir;

@@ -31,8 +31,7 @@ namespace mcpx::session {
 // Where the kernel's pieces are on the host; shared by every kernel of a server.
 struct KernelConfig {
   jail::PolicyPtr policy;
-  std::shared_ptr<const std::vector<jail::SeccompProgram>> seccomp;  // compiled once
-  std::string rootfs_dir;                                            // rootfs/ (manifest, etc/)
+  std::string rootfs_dir;     // rootfs/ (manifest, etc/)
   std::string workspace;      // host workspace, /workspace inside
   std::string packages_dir;   // package overlay, read-only at /opt/mcpx/packages
   std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel

@@ -356,6 +356,24 @@ TEST(PolicyRoundTripTest, ExportIsPureOciAndReparses) {
   }
 }
 
+// The loaded policy carries its compiled filters in install order: built-in, then the profile.
+TEST(PolicyLoaderTest, LoadedPolicyOwnsItsCompiledFilters) {
+  auto p = LoadPolicy("default", kPolicies);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const std::vector<SeccompProgram>& programs = (*p)->seccomp_programs;
+  ASSERT_EQ(programs.size(), 2u);
+  auto builtin = CompileBuiltinFilter();
+  auto profile = CompileSeccompProfile((*p)->seccomp);
+  ASSERT_TRUE(builtin.ok() && profile.ok());
+  for (const auto& [loaded, fresh] :
+       {std::pair{&programs[0], &*builtin}, std::pair{&programs[1], &*profile}}) {
+    ASSERT_EQ(loaded->insns.size(), fresh->insns.size());
+    EXPECT_EQ(loaded->flags, fresh->flags);
+    EXPECT_EQ(0, std::memcmp(loaded->insns.data(), fresh->insns.data(),
+                             loaded->insns.size() * sizeof(sock_filter)));
+  }
+}
+
 // Runs RunPolicy with fd 1 redirected to a file; returns {exit code, stdout}.
 std::pair<int, std::string> RunPolicyCommand(std::vector<std::string> positional,
                                              const std::string& policy,
