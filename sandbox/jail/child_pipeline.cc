@@ -227,7 +227,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   // Mounts need CAP_SYS_ADMIN in our namespace; they end with pivot_root and a read-only root.
   STEP(MountsInChild(plan.mounts));
   // Needs CAP_NET_ADMIN in our net namespace.
-  if (plan.net_namespace) STEP(LoopbackUpInChild());
+  STEP(LoopbackUpInChild());
   // All but RLIMIT_AS, which the real process sets for itself before execve (rlimits.h).
   STEP(RlimitsInChild(plan.rlimits));
   STEP(NewSession());

@@ -113,16 +113,14 @@ Result<MountPlan> BuildMountPlan(const MountRequest& r) {
     }
   }
 
-  // Folders that users and the installer write: O_NOFOLLOW so a symlink swapped in for the
+  // Folders that users could write on the host: O_NOFOLLOW so a symlink swapped in for the
   // folder is refused instead of followed.
   if (!r.kernel.empty()) {
     RETURN_IF_ERROR(b.Bind(r.kernel, kKernelPath, kRoBindAttrs, true, false,
                            std::string("bind ") + kKernelPath));
   }
   if (!r.packages.empty()) {
-    const uint64_t attrs =
-        r.packages_writable ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : kRoBindAttrs;
-    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath, attrs, true, false,
+    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath, kRoBindAttrs, true, false,
                            std::string("bind ") + kPackagesPath));
   }
   if (!r.workspace.empty()) {

@@ -263,8 +263,8 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
     ASSIGN_OR_RETURN(const std::string net, ReadString(doc["network"], "network"));
     if (net == "host") {
       return Error("network",
-                   "\"host\" is refused for kernel policies (only the package "
-                   "installer's jail uses the host network); use \"none\"");
+                   "\"host\" is refused for kernel policies (a sandbox gets its own network "
+                   "namespace with loopback only); use \"none\"");
     }
     if (net != "none") return Error("network", "must be \"none\", got \"" + net + "\"");
     p.network = NetworkMode::kNone;
@@ -389,14 +389,10 @@ nlohmann::json PolicyToJson(const Policy& policy) {
     binds.push_back(std::move(j));
   }
   return {
-      {"name", policy.name},
-      {"description", policy.description},
-      {"limits", std::move(limits)},
-      {"network", policy.network == NetworkMode::kHost ? "host" : "none"},
-      {"preload", policy.preload},
-      {"extra_binds", std::move(binds)},
-      {"landlock", policy.landlock},
-      {"seccomp_profile", SeccompToOci(policy.seccomp)},
+      {"name", policy.name},         {"description", policy.description},
+      {"limits", std::move(limits)}, {"network", "none"},
+      {"preload", policy.preload},   {"extra_binds", std::move(binds)},
+      {"landlock", policy.landlock}, {"seccomp_profile", SeccompToOci(policy.seccomp)},
   };
 }
 

@@ -53,8 +53,7 @@ struct Limits {
 };
 
 enum class NetworkMode {
-  kNone,  // new net namespace with loopback only (kernels)
-  kHost,  // the host's network (only the pip installer's jail, never kernels)
+  kNone,  // new net namespace with loopback only: the only mode a sandbox gets
 };
 
 struct BindMount {
