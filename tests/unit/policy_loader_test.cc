@@ -1,5 +1,6 @@
 // Policy and OCI seccomp profile loading: shipped files load, every validation error names the
-// JSON path of the bad value, and what `policy show` / `policy export` print loads back.
+// JSON path of the bad value, and an exported profile loads back (policy_command_test runs the
+// `policy show` / `policy export` commands).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <string>
 
-#include "cli/commands.h"
-#include "cli/options.h"
 #include "jail/policy.h"
 #include "jail/seccomp_compiler.h"
 #include "util/unique_fd.h"
@@ -371,65 +370,6 @@ TEST(PolicyLoaderTest, LoadedPolicyOwnsItsCompiledFilters) {
     EXPECT_EQ(loaded->flags, fresh->flags);
     EXPECT_EQ(0, std::memcmp(loaded->insns.data(), fresh->insns.data(),
                              loaded->insns.size() * sizeof(sock_filter)));
-  }
-}
-
-// Runs RunPolicy with fd 1 redirected to a file; returns {exit code, stdout}.
-std::pair<int, std::string> RunPolicyCommand(std::vector<std::string> positional,
-                                             const std::string& policy,
-                                             const std::string& format = "") {
-  cli::Options opts;
-  opts.command = "policy";
-  opts.positional = std::move(positional);
-  opts.policy = policy;
-  opts.format = format;
-  opts.data_dir = MCPX_SOURCE_DIR;
-  char path[] = "/tmp/mcpx-policy-out-XXXXXX";
-  UniqueFd out(mkstemp(path));
-  unlink(path);
-  std::fflush(stdout);
-  UniqueFd saved(dup(1));
-  dup2(out.get(), 1);
-  const int rc = cli::RunPolicy(opts);
-  dup2(saved.get(), 1);
-  std::string text;
-  char buf[8192];
-  lseek(out.get(), 0, SEEK_SET);
-  for (ssize_t n; (n = read(out.get(), buf, sizeof(buf))) > 0;) {
-    text.append(buf, static_cast<size_t>(n));
-  }
-  return {rc, text};
-}
-
-TEST(PolicyCommandTest, ExportOutputReparses) {
-  auto [rc, text] = RunPolicyCommand({"export"}, "strict", "oci");
-  ASSERT_EQ(rc, 0);
-  auto doc = json::parse(text, nullptr, false);
-  ASSERT_FALSE(doc.is_discarded()) << text.substr(0, 200);
-  auto p = ParseSeccompProfile(doc);
-  ASSERT_TRUE(p.ok()) << p.status().ToString();
-  EXPECT_EQ(p->default_errno_ret, 38);
-}
-
-TEST(PolicyCommandTest, ShowPrintsTheEffectivePolicy) {
-  auto [rc, text] = RunPolicyCommand({"show"}, "default");
-  ASSERT_EQ(rc, 0);
-  auto doc = json::parse(text, nullptr, false);
-  ASSERT_FALSE(doc.is_discarded());
-  EXPECT_EQ(doc["name"], "default");
-  EXPECT_EQ(doc["limits"]["memory_mb"], 1024);
-}
-
-TEST(PolicyCommandTest, BadUsageExitsTwoAndPrintsNothing) {
-  for (const auto& [args, policy, format] :
-       {std::tuple<std::vector<std::string>, std::string, std::string>{{}, "default", ""},
-        {{"frobnicate"}, "default", ""},
-        {{"export"}, "default", "docker"},
-        {{"show"}, "nonesuch", ""},
-        {{"show"}, "/nonexistent/p.json", ""}}) {
-    auto [rc, text] = RunPolicyCommand(args, policy, format);
-    EXPECT_EQ(rc, 2) << policy;
-    EXPECT_EQ(text, "") << policy;
   }
 }
 
