@@ -15,6 +15,7 @@
 
 #include "jail/caps.h"
 #include "jail/net.h"
+#include "util/io.h"
 
 namespace mcpx::jail {
 namespace {
@@ -46,10 +47,7 @@ ChildFailure WaitForParent(int sync_fd) {
 // checks its credentials, not ours.
 ChildFailure JoinCgroupInChild(const std::vector<int>& tasks_fds) {
   for (const int fd : tasks_fds) {
-    ssize_t n;
-    do {
-      n = write(fd, "0", 1);
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = RetryEintr([fd] { return write(fd, "0", 1); });
     if (n != 1) return ChildFail("join cgroup", n < 0 ? errno : EIO);
     close(fd);
   }

@@ -23,6 +23,7 @@
 #include "jail/landlock.h"
 #include "jail/mounts.h"
 #include "jail/rootfs.h"
+#include "util/io.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -305,10 +306,8 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   // the server, a hung mount source) must not hold the server's event loop forever.
   RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
   FailureRecord rec;
-  ssize_t n;
-  do {
-    n = recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      RetryEintr([&] { return recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT); });
   if (n < 0) return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
   if (n == 0) return sb;  // EOF: the real process has exec'd (its copy closed at execve)
   if (n != static_cast<ssize_t>(sizeof(rec))) {
@@ -373,12 +372,11 @@ Result<std::optional<ExitStatus>> Sandbox::WaitImpl(bool block) {
   if (exit_) return exit_;
   if (pid <= 0) return FailedPrecondition("sandbox was never started");
   siginfo_t info{};
-  for (;;) {
-    if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
-               WEXITED | (block ? 0 : WNOHANG)) == 0) {
-      break;
-    }
-    if (errno != EINTR) return ErrnoStatus(Code::kInternal, "cannot wait for sandbox");
+  if (RetryEintr([&] {
+        return waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
+                      WEXITED | (block ? 0 : WNOHANG));
+      }) != 0) {
+    return ErrnoStatus(Code::kInternal, "cannot wait for sandbox");
   }
   if (info.si_pid == 0) return std::optional<ExitStatus>();
   ExitStatus st;

@@ -8,6 +8,8 @@
 
 #include <set>
 
+#include "util/io.h"
+
 namespace mcpx::jail {
 namespace {
 
@@ -228,8 +230,8 @@ ChildFailure WriteFile(const MountStep& s) {
   if (fd < 0) return ChildFail(s.label.c_str());
   size_t done = 0;
   while (done < s.data.size()) {
-    const ssize_t n = write(fd, s.data.data() + done, s.data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n =
+        RetryEintr([&] { return write(fd, s.data.data() + done, s.data.size() - done); });
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
       close(fd);

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "util/defer.h"
+#include "util/io.h"
 #include "util/unique_fd.h"
 
 namespace mcpx::jail {
@@ -83,8 +84,8 @@ Result<SeccompProgram> ExportBpf(scmp_filter_ctx ctx) {
   size_t done = 0;
   auto* out = reinterpret_cast<char*>(program.insns.data());
   while (done < bytes) {
-    const ssize_t n = pread(fd.get(), out + done, bytes - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr(
+        [&] { return pread(fd.get(), out + done, bytes - done, static_cast<off_t>(done)); });
     if (n <= 0) return ErrnoStatus(Code::kInternal, "reading back the seccomp export");
     done += static_cast<size_t>(n);
   }
