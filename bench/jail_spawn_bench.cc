@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", opts.status().ToString().c_str());
     return 1;
   }
-  // The first load compiles the seccomp profile (validation); later compiles of the same profile
-  // in this process are served from the compiler's cache, as in `exec` and `serve`.
+  // A load parses the policy and compiles its seccomp filters (built-in and profile); Spawn only
+  // installs the compiled bytes.
   const auto load_start = Clock::now();
   auto policy = mcpx::jail::LoadPolicy("default", opts->policies_dir());
   const double first_load_ms = Ms(load_start, Clock::now());
@@ -72,15 +72,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "policy: %s\n", policy.status().ToString().c_str());
     return 1;
   }
-  auto builtin = mcpx::jail::CompileBuiltinFilter();
-  auto profile = mcpx::jail::CompileSeccompProfile((*policy)->seccomp);
-  if (!builtin.ok() || !profile.ok()) {
-    std::fprintf(stderr, "seccomp compilation failed\n");
-    return 1;
-  }
-  auto seccomp = std::make_shared<const std::vector<mcpx::jail::SeccompProgram>>(
-      std::vector<mcpx::jail::SeccompProgram>{std::move(builtin).value(),
-                                              std::move(profile).value()});
 
   // What the `exec` command pays before Spawn (the server pays it once per policy).
   {
@@ -102,8 +93,8 @@ int main(int argc, char** argv) {
       detect_ms.push_back(Ms(t3, t4));
     }
     std::printf(
-        "per-command setup before Spawn: first LoadPolicy %.2f ms (parse + one seccomp "
-        "compile); then 20 runs:\n",
+        "per-command setup before Spawn: first LoadPolicy %.2f ms (parse + both seccomp "
+        "compiles); then 20 runs (the compiles again on their own, for their share):\n",
         first_load_ms);
     Print("LoadPolicy", load_ms);
     Print("CompileBuiltinFilter", builtin_ms);
@@ -140,7 +131,6 @@ int main(int argc, char** argv) {
   req.argv = program;
   req.env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"};
   req.cgroups = cgroups.get();
-  req.seccomp = seccomp;
 
   const char* pause_env = std::getenv("MCPX_BENCH_PAUSE_MS");
   const int pause_ms = pause_env != nullptr ? std::atoi(pause_env) : 0;

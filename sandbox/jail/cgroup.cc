@@ -15,6 +15,7 @@
 
 #include "jail/cgroup_v1.h"
 #include "jail/cgroup_v2.h"
+#include "util/io.h"
 
 namespace mcpx::jail {
 namespace {
@@ -65,16 +66,11 @@ bool CgroupFs::Writable(const std::string& path) const { return ::access(path.c_
 Result<std::string> CgroupFs::Read(const std::string& path) const {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(Code::kFailedPrecondition, "cannot read " + path);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(Code::kFailedPrecondition, "cannot read " + path);
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+  auto text = ReadAll(fd.get());
+  if (!text.ok()) {
+    return ErrnoStatus(Code::kFailedPrecondition, "cannot read " + path, text.status().err());
   }
-  return out;
+  return text;
 }
 
 Status CgroupFs::Write(const std::string& path, std::string_view value) {
@@ -88,10 +84,8 @@ Status CgroupFs::Write(const std::string& path, std::string_view value) {
     }
     return ErrnoStatus(Code::kFailedPrecondition, what, err);
   }
-  ssize_t n;
-  do {
-    n = ::write(fd.get(), value.data(), value.size());
-  } while (n < 0 && errno == EINTR);
+  // One write: a cgroup file takes its value in a single write(2).
+  const ssize_t n = RetryEintr([&] { return ::write(fd.get(), value.data(), value.size()); });
   if (n < 0) return ErrnoStatus(Code::kFailedPrecondition, what);
   if (static_cast<size_t>(n) != value.size()) return Internal(what + ": short write");
   return Status::Ok();

@@ -15,6 +15,7 @@
 
 #include "jail/caps.h"
 #include "jail/net.h"
+#include "util/io.h"
 
 namespace mcpx::jail {
 namespace {
@@ -46,10 +47,7 @@ ChildFailure WaitForParent(int sync_fd) {
 // checks its credentials, not ours.
 ChildFailure JoinCgroupInChild(const std::vector<int>& tasks_fds) {
   for (const int fd : tasks_fds) {
-    ssize_t n;
-    do {
-      n = write(fd, "0", 1);
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = RetryEintr([fd] { return write(fd, "0", 1); });
     if (n != 1) return ChildFail("join cgroup", n < 0 ? errno : EIO);
     close(fd);
   }
@@ -227,7 +225,7 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   // Mounts need CAP_SYS_ADMIN in our namespace; they end with pivot_root and a read-only root.
   STEP(MountsInChild(plan.mounts));
   // Needs CAP_NET_ADMIN in our net namespace.
-  if (plan.net_namespace) STEP(LoopbackUpInChild());
+  STEP(LoopbackUpInChild());
   // All but RLIMIT_AS, which the real process sets for itself before execve (rlimits.h).
   STEP(RlimitsInChild(plan.rlimits));
   STEP(NewSession());

@@ -41,7 +41,6 @@ struct ChildPlan {
   // moves itself in (see JoinCgroupInChild). Empty: the parent placed us (v2, or a fallback).
   std::vector<int> cgroup_tasks;
   bool unshare_cgroup = true;
-  bool net_namespace = true;  // false: installer on the host network
   std::string hostname = "sandbox";
   MountPlan mounts;
   RlimitPlan rlimits;

@@ -23,6 +23,7 @@
 #include "jail/landlock.h"
 #include "jail/mounts.h"
 #include "jail/rootfs.h"
+#include "util/io.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -130,13 +131,11 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   ChildPlan plan;
   plan.ids = ids;
   plan.server_args = ServerArgArea();
-  plan.net_namespace = !req.installer;
 
   MountRequest m;
   ASSIGN_OR_RETURN(m.rootfs, LoadRootfsManifest(req.rootfs_dir));
-  if (!req.installer) m.workspace = req.workspace;
+  m.workspace = req.workspace;
   m.packages = req.packages;
-  m.packages_writable = req.installer;
   m.kernel = req.kernel_dir;
   m.extra_binds = policy.extra_binds;
   m.extra_binds.insert(m.extra_binds.end(), req.extra_binds.begin(), req.extra_binds.end());
@@ -147,25 +146,10 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   plan.rlimits = BuildRlimitPlan(policy.limits, memory_in_cgroup);
   plan.userns_limits = BuildUserNsLimitPlan(policy.limits);
   ASSIGN_OR_RETURN(plan.last_cap, LastCapFromParent());
-  plan.landlock = BuildLandlockPlan({.enabled = policy.landlock,
-                                     .workspace = !req.installer && !req.workspace.empty(),
-                                     .packages_writable = req.installer},
-                                    landlock_abi);
+  plan.landlock = BuildLandlockPlan(
+      {.enabled = policy.landlock, .workspace = !req.workspace.empty()}, landlock_abi);
 
-  if (req.seccomp) {
-    plan.seccomp = *req.seccomp;
-  } else if (!req.disable_seccomp) {
-    // Built-in first, so the profile need not allow seccomp(2) (see seccomp_compiler.h).
-    auto builtin = CompileBuiltinFilter();
-    if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in filter");
-    auto profile = CompileSeccompProfile(policy.seccomp);
-    if (!profile.ok()) {
-      return profile.status().Annotate("cannot compile the seccomp profile of policy '" +
-                                       policy.name + "'");
-    }
-    plan.seccomp.push_back(std::move(builtin).value());
-    plan.seccomp.push_back(std::move(profile).value());
-  }
+  plan.seccomp = policy.seccomp_programs;
 
   plan.fds = req.fds;
   RETURN_IF_ERROR(ValidateFds(plan.fds));
@@ -174,9 +158,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   plan.exec.path = req.argv.front();
   plan.exec.args = req.argv;
   plan.exec.env = req.env;
-  plan.exec.cwd = !req.cwd.empty()                         ? req.cwd
-                  : req.installer || req.workspace.empty() ? "/tmp"
-                                                           : kWorkspacePath;
+  plan.exec.cwd = !req.cwd.empty() ? req.cwd : req.workspace.empty() ? "/tmp" : kWorkspacePath;
   FinishExecPlan(plan.exec);
   return plan;
 }
@@ -197,10 +179,9 @@ std::vector<UniqueFd> OpenCgroupTasks(const Cgroup& cgroup) {
 // clone3 into every namespace (and straight into the cgroup when it has a v2 dir fd); plain
 // clone when clone3 is ENOSYS (old kernel, or a container's seccomp). Returns 0 in the child.
 // *into_cgroup tells whether the kernel placed the child in the cgroup (CLONE_INTO_CGROUP).
-Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool net_namespace, bool* into_cgroup) {
-  uint64_t flags =
-      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (net_namespace) flags |= CLONE_NEWNET;
+Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
+  const uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                         CLONE_NEWNET | CLONE_PIDFD;
   int fd = -1;
   CloneArgs args{};
   args.flags = flags | (cgroup_fd >= 0 ? kCloneIntoCgroup : 0);
@@ -255,17 +236,13 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
     return InvalidArgument("spawn: argv[0] must be an absolute path inside the sandbox");
   }
   const Policy& policy = *req.policy;
-  if (req.installer != (policy.network == NetworkMode::kHost)) {
-    // Host network only for the installer, and the installer only with it: never a kernel
-    // with the network.
-    if (policy.network == NetworkMode::kHost) {
-      return InvalidArgument("policy '" + policy.name +
-                             "' asks for the host network, which only the installer gets");
-    }
+  if (policy.seccomp_programs.empty()) {
+    return InvalidArgument("spawn: policy '" + policy.name +
+                           "' has no compiled seccomp filters (load it with LoadPolicy or "
+                           "ParsePolicy)");
   }
-
   Sandbox sb;
-  ASSIGN_OR_RETURN(sb.ids, PlanIdMap(req.installer ? std::string() : req.workspace));
+  ASSIGN_OR_RETURN(sb.ids, PlanIdMap(req.workspace));
   if (req.cgroups != nullptr) {
     CgroupLimits limits{policy.limits.memory_bytes, policy.limits.pids, policy.limits.cpus};
     auto cg = req.cgroups->Create(req.cgroup_name.empty() ? DefaultCgroupName() : req.cgroup_name,
@@ -302,8 +279,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (sb.cgroup && cgroup_fd < 0) cgroup_tasks = OpenCgroupTasks(*sb.cgroup);
   for (const UniqueFd& fd : cgroup_tasks) plan.cgroup_tasks.push_back(fd.get());
   bool into_cgroup = false;
-  ASSIGN_OR_RETURN(const pid_t pid,
-                   CloneChild(cgroup_fd, &sb.pidfd, plan.net_namespace, &into_cgroup));
+  ASSIGN_OR_RETURN(const pid_t pid, CloneChild(cgroup_fd, &sb.pidfd, &into_cgroup));
   if (pid == 0) {
     parent_end.release();  // CLOEXEC anyway; not closing keeps the child free of side effects
     RunChild(plan, child_end.get());
@@ -330,10 +306,8 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   // the server, a hung mount source) must not hold the server's event loop forever.
   RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
   FailureRecord rec;
-  ssize_t n;
-  do {
-    n = recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      RetryEintr([&] { return recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT); });
   if (n < 0) return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
   if (n == 0) return sb;  // EOF: the real process has exec'd (its copy closed at execve)
   if (n != static_cast<ssize_t>(sizeof(rec))) {
@@ -398,12 +372,11 @@ Result<std::optional<ExitStatus>> Sandbox::WaitImpl(bool block) {
   if (exit_) return exit_;
   if (pid <= 0) return FailedPrecondition("sandbox was never started");
   siginfo_t info{};
-  for (;;) {
-    if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
-               WEXITED | (block ? 0 : WNOHANG)) == 0) {
-      break;
-    }
-    if (errno != EINTR) return ErrnoStatus(Code::kInternal, "cannot wait for sandbox");
+  if (RetryEintr([&] {
+        return waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
+                      WEXITED | (block ? 0 : WNOHANG));
+      }) != 0) {
+    return ErrnoStatus(Code::kInternal, "cannot wait for sandbox");
   }
   if (info.si_pid == 0) return std::optional<ExitStatus>();
   ExitStatus st;

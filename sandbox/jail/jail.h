@@ -1,4 +1,4 @@
-// Starts a process inside the full sandbox (docs/SECURITY.md, DESIGN.md "Isolation layers").
+// Starts a process inside the full sandbox (docs/SECURITY.md "The layers", docs/ARCHITECTURE.md).
 //
 //   SpawnRequest req;            // policy, paths, argv, env, fds, cgroup manager
 //   ASSIGN_OR_RETURN(Sandbox sb, Spawn(req));
@@ -29,25 +29,18 @@ namespace mcpx::jail {
 struct SpawnRequest {
   PolicyPtr policy;        // required
   std::string rootfs_dir;  // holds `manifest` and etc/
-  std::string workspace;   // host dir -> /workspace read-write (ignored for the installer)
+  std::string workspace;   // host dir -> /workspace read-write (empty: none)
   std::string packages;    // host dir -> /opt/mcpx/packages, read-only (empty: not mounted)
   std::string kernel_dir;  // host dir -> /opt/mcpx/kernel, read-only (empty: not mounted)
-  // The pip installer's jail: packages writable, host network, no workspace.
-  bool installer = false;
   std::vector<BindMount> extra_binds;  // in addition to policy->extra_binds
 
   std::vector<std::string> argv;  // argv[0] is the program's path inside the sandbox
   std::vector<std::string> env;   // "KEY=VALUE", exactly; nothing is inherited
-  std::string cwd;                // default: /workspace (installer: /tmp)
+  std::string cwd;                // default: /workspace (/tmp without a workspace)
   std::vector<FdMapping> fds;     // parent fd -> child fd; everything else is closed
 
   CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
   std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
-
-  // Precompiled filters (a session manager compiles once per policy); null: compiled here.
-  std::shared_ptr<const std::vector<SeccompProgram>> seccomp;
-  // Test hook only: run without seccomp. Never set in the server.
-  bool disable_seccomp = false;
 };
 
 // How the sandbox ended. Init reports its real process's end as an exit code (128+signal

@@ -1,6 +1,6 @@
 // Landlock: defence in depth for the filesystem rules the mounts already express. Read and
-// execute everywhere; write only in the workspace, /tmp, /dev/shm and the harmless devices (and
-// the package overlay for the installer). Best effort: a kernel without Landlock leaves the layer
+// execute everywhere; write only in the workspace, /tmp, /dev/shm and the harmless devices.
+// Best effort: a kernel without Landlock leaves the layer
 // inactive, which Sandbox::landlock_abi reports.
 #pragma once
 
@@ -29,9 +29,8 @@ struct LandlockPlan {
 
 struct LandlockRequest {
   bool enabled = true;
-  bool workspace = true;           // /workspace writable
-  bool packages_writable = false;  // installer
-  bool scope_signals = true;       // with signals scoped, the sandbox can signal only itself
+  bool workspace = true;      // /workspace writable
+  bool scope_signals = true;  // with signals scoped, the sandbox can signal only itself
 };
 
 LandlockPlan BuildLandlockPlan(const LandlockRequest& request, int abi);

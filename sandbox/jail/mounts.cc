@@ -8,6 +8,8 @@
 
 #include <set>
 
+#include "util/io.h"
+
 namespace mcpx::jail {
 namespace {
 
@@ -113,16 +115,14 @@ Result<MountPlan> BuildMountPlan(const MountRequest& r) {
     }
   }
 
-  // Folders that users and the installer write: O_NOFOLLOW so a symlink swapped in for the
+  // Folders that users could write on the host: O_NOFOLLOW so a symlink swapped in for the
   // folder is refused instead of followed.
   if (!r.kernel.empty()) {
     RETURN_IF_ERROR(b.Bind(r.kernel, kKernelPath, kRoBindAttrs, true, false,
                            std::string("bind ") + kKernelPath));
   }
   if (!r.packages.empty()) {
-    const uint64_t attrs =
-        r.packages_writable ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : kRoBindAttrs;
-    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath, attrs, true, false,
+    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath, kRoBindAttrs, true, false,
                            std::string("bind ") + kPackagesPath));
   }
   if (!r.workspace.empty()) {
@@ -230,8 +230,8 @@ ChildFailure WriteFile(const MountStep& s) {
   if (fd < 0) return ChildFail(s.label.c_str());
   size_t done = 0;
   while (done < s.data.size()) {
-    const ssize_t n = write(fd, s.data.data() + done, s.data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n =
+        RetryEintr([&] { return write(fd, s.data.data() + done, s.data.size() - done); });
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
       close(fd);

@@ -1,296 +1,20 @@
 #include "jail/policy.h"
 
-#include <seccomp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <initializer_list>
-#include <set>
-#include <sstream>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
+#include "jail/json_fields.h"
 #include "jail/seccomp_compiler.h"
 
 namespace mcpx::jail {
 namespace {
 
 using nlohmann::json;
-
-std::string Field(const std::string& base, std::string_view key) {
-  return base.empty() ? std::string(key) : base + "." + std::string(key);
-}
-
-std::string Item(const std::string& base, size_t i) { return base + "[" + std::to_string(i) + "]"; }
-
-// A short rendering of a bad value for error messages.
-std::string Got(const json& v) {
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return "got " + s;
-}
-
-Status Error(const std::string& path, const std::string& message) {
-  return InvalidArgument((path.empty() ? std::string("(top level)") : path) + ": " + message);
-}
-
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// Objects must be objects, and every key must be known: a typo must not silently fall back to a
-// default ("limits.memroy_mb: unknown field").
-Status CheckObject(const json& v, const std::string& path,
-                   std::initializer_list<std::string_view> known) {
-  if (!v.is_object()) return Error(path, "must be an object, " + Got(v));
-  for (const auto& [key, value] : v.items()) {
-    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string message = "unknown field";
-    for (std::string_view k : known) {
-      if (EditDistance(key, k) <= 2) {
-        message += " (did you mean '" + std::string(k) + "'?)";
-        break;
-      }
-    }
-    return Error(Field(path, key), message);
-  }
-  return Status::Ok();
-}
-
-Result<uint64_t> ReadUint(const json& v, const std::string& path, uint64_t min, uint64_t max,
-                          std::string_view unit = "") {
-  const bool integer = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
-  if (!integer || (min > 0 && v.get<uint64_t>() == 0)) {
-    return Error(path,
-                 std::string(min > 0 ? "must be a positive integer" : "must be an integer >= 0") +
-                     ", " + Got(v));
-  }
-  const auto n = v.get<uint64_t>();
-  if (n < min || n > max) {
-    std::string u = unit.empty() ? "" : " " + std::string(unit);
-    return Error(path, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                           u + ", " + Got(v));
-  }
-  return n;
-}
-
-Result<std::string> ReadString(const json& v, const std::string& path, bool allow_empty = false) {
-  if (!v.is_string()) return Error(path, "must be a string, " + Got(v));
-  auto s = v.get<std::string>();
-  if (!allow_empty && s.empty()) return Error(path, "must not be empty");
-  return s;
-}
-
-Result<bool> ReadBool(const json& v, const std::string& path) {
-  if (!v.is_boolean()) return Error(path, "must be true or false, " + Got(v));
-  return v.get<bool>();
-}
-
-Result<std::vector<std::string>> ReadStringList(const json& v, const std::string& path) {
-  if (!v.is_array()) return Error(path, "must be an array of strings, " + Got(v));
-  std::vector<std::string> out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    ASSIGN_OR_RETURN(std::string s, ReadString(v[i], Item(path, i)));
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Seccomp (OCI runtime-spec config-linux.md).
-
-constexpr std::string_view kActions[] = {
-    "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG"};
-constexpr std::string_view kOps[] = {"SCMP_CMP_NE",       "SCMP_CMP_LT", "SCMP_CMP_LE",
-                                     "SCMP_CMP_EQ",       "SCMP_CMP_GE", "SCMP_CMP_GT",
-                                     "SCMP_CMP_MASKED_EQ"};
-constexpr std::string_view kFlags[] = {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"};
-constexpr int kMaxErrno = 4095;
-constexpr unsigned kMaxSyscallArgs = 6;
-
-template <size_t N>
-bool OneOf(const std::string& s, const std::string_view (&set)[N]) {
-  return std::find(std::begin(set), std::end(set), s) != std::end(set);
-}
-
-Result<std::string> ReadAction(const json& v, const std::string& path) {
-  ASSIGN_OR_RETURN(std::string a, ReadString(v, path));
-  if (a == "SCMP_ACT_NOTIFY") {
-    return Error(path,
-                 "SCMP_ACT_NOTIFY needs a supervisor listening on a notify fd; the jail has "
-                 "none");
-  }
-  if (!OneOf(a, kActions)) return Error(path, "unknown action '" + a + "'");
-  return a;
-}
-
-bool TakesErrno(const std::string& action) {
-  return action == "SCMP_ACT_ERRNO" || action == "SCMP_ACT_TRACE";
-}
-
-uint32_t ArchTokenOf(std::string_view oci_name) {
-  constexpr std::string_view kPrefix = "SCMP_ARCH_";
-  if (oci_name.substr(0, kPrefix.size()) != kPrefix || oci_name.size() == kPrefix.size()) return 0;
-  std::string lower(oci_name.substr(kPrefix.size()));
-  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return seccomp_arch_resolve_name(lower.c_str());
-}
-
-Result<SeccompProfile> ParseSeccompAt(const json& doc, const std::string& base) {
-  static constexpr std::string_view kDockerOnly[] = {"archMap", "includes", "excludes", "comment"};
-  if (doc.is_object()) {
-    for (std::string_view k : kDockerOnly) {
-      if (doc.contains(k)) {
-        return Error(Field(base, k),
-                     "Docker-only field, not part of the OCI runtime spec; list "
-                     "\"architectures\" and plain \"syscalls\" instead");
-      }
-    }
-  }
-  RETURN_IF_ERROR(CheckObject(doc, base,
-                              {"defaultAction", "defaultErrnoRet", "architectures", "flags",
-                               "listenerPath", "listenerMetadata", "syscalls"}));
-  SeccompProfile p;
-  if (!doc.contains("defaultAction")) return Error(Field(base, "defaultAction"), "required");
-  ASSIGN_OR_RETURN(p.default_action,
-                   ReadAction(doc["defaultAction"], Field(base, "defaultAction")));
-  // OCI: an absent errnoRet means EPERM.
-  p.default_errno_ret = EPERM;
-  if (doc.contains("defaultErrnoRet")) {
-    const std::string path = Field(base, "defaultErrnoRet");
-    if (!TakesErrno(p.default_action)) {
-      return Error(
-          path, "only meaningful with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not " + p.default_action);
-    }
-    ASSIGN_OR_RETURN(const uint64_t e, ReadUint(doc["defaultErrnoRet"], path, 0, kMaxErrno));
-    p.default_errno_ret = static_cast<int>(e);
-  }
-  for (std::string_view k : {"listenerPath", "listenerMetadata"}) {
-    if (doc.contains(k))
-      return Error(Field(base, k), "seccomp notify is not supported by the jail");
-  }
-
-  std::vector<uint32_t> arch_tokens;
-  if (doc.contains("architectures")) {
-    const std::string path = Field(base, "architectures");
-    ASSIGN_OR_RETURN(p.architectures, ReadStringList(doc["architectures"], path));
-    for (size_t i = 0; i < p.architectures.size(); ++i) {
-      const uint32_t token = ArchTokenOf(p.architectures[i]);
-      if (token == 0) {
-        return Error(Item(path, i), "unknown architecture '" + p.architectures[i] +
-                                        "' (expected SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64, ...)");
-      }
-      arch_tokens.push_back(token);
-    }
-  }
-  // Names resolve against the listed architectures, or the native one when none is listed.
-  if (arch_tokens.empty()) arch_tokens.push_back(seccomp_arch_native());
-
-  if (doc.contains("flags")) {
-    const std::string path = Field(base, "flags");
-    ASSIGN_OR_RETURN(p.flags, ReadStringList(doc["flags"], path));
-    for (size_t i = 0; i < p.flags.size(); ++i) {
-      if (p.flags[i] == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") {
-        return Error(Item(path, i),
-                     "refused: it turns off the speculative store bypass "
-                     "mitigation for the sandbox");
-      }
-      if (!OneOf(p.flags[i], kFlags)) {
-        return Error(Item(path, i), "unsupported flag '" + p.flags[i] +
-                                        "' (supported: SECCOMP_FILTER_FLAG_TSYNC, "
-                                        "SECCOMP_FILTER_FLAG_LOG)");
-      }
-    }
-  }
-
-  if (doc.contains("syscalls")) {
-    const std::string path = Field(base, "syscalls");
-    const json& list = doc["syscalls"];
-    if (!list.is_array()) return Error(path, "must be an array, " + Got(list));
-    for (size_t r = 0; r < list.size(); ++r) {
-      const std::string rp = Item(path, r);
-      const json& entry = list[r];
-      RETURN_IF_ERROR(CheckObject(entry, rp, {"names", "action", "errnoRet", "args"}));
-      SeccompRule rule;
-      if (!entry.contains("names")) return Error(Field(rp, "names"), "required");
-      ASSIGN_OR_RETURN(rule.names, ReadStringList(entry["names"], Field(rp, "names")));
-      if (rule.names.empty()) return Error(Field(rp, "names"), "must list at least one syscall");
-      for (size_t n = 0; n < rule.names.size(); ++n) {
-        const std::string& name = rule.names[n];
-        // A name missing on one listed architecture is fine (open on aarch64); missing on all of
-        // them is a typo. libseccomp gives names it knows from other architectures a negative
-        // pseudo number, so only a real (>= 0) number counts.
-        const bool known = std::any_of(arch_tokens.begin(), arch_tokens.end(), [&](uint32_t t) {
-          return seccomp_syscall_resolve_name_arch(t, name.c_str()) >= 0;
-        });
-        if (!known) {
-          return Error(Item(Field(rp, "names"), n), "unknown syscall '" + name + "'");
-        }
-      }
-      if (!entry.contains("action")) return Error(Field(rp, "action"), "required");
-      ASSIGN_OR_RETURN(rule.action, ReadAction(entry["action"], Field(rp, "action")));
-      if (entry.contains("errnoRet")) {
-        const std::string ep = Field(rp, "errnoRet");
-        if (!TakesErrno(rule.action)) {
-          return Error(ep,
-                       "only meaningful with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not " + rule.action);
-        }
-        ASSIGN_OR_RETURN(const uint64_t e, ReadUint(entry["errnoRet"], ep, 0, kMaxErrno));
-        rule.errno_ret = static_cast<int>(e);
-      } else if (TakesErrno(rule.action)) {
-        rule.errno_ret = rule.action == "SCMP_ACT_ERRNO" ? EPERM : 0;
-      }
-      if (entry.contains("args")) {
-        const std::string ap = Field(rp, "args");
-        const json& args = entry["args"];
-        if (!args.is_array()) return Error(ap, "must be an array, " + Got(args));
-        for (size_t i = 0; i < args.size(); ++i) {
-          const std::string cp = Item(ap, i);
-          RETURN_IF_ERROR(CheckObject(args[i], cp, {"index", "value", "valueTwo", "op"}));
-          SeccompArg arg;
-          for (std::string_view k : {"index", "value", "op"}) {
-            if (!args[i].contains(k)) return Error(Field(cp, k), "required");
-          }
-          ASSIGN_OR_RETURN(const uint64_t index,
-                           ReadUint(args[i]["index"], Field(cp, "index"), 0, kMaxSyscallArgs - 1));
-          arg.index = static_cast<unsigned>(index);
-          constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-          ASSIGN_OR_RETURN(arg.value, ReadUint(args[i]["value"], Field(cp, "value"), 0, kMax));
-          if (args[i].contains("valueTwo")) {
-            ASSIGN_OR_RETURN(arg.value_two,
-                             ReadUint(args[i]["valueTwo"], Field(cp, "valueTwo"), 0, kMax));
-          }
-          ASSIGN_OR_RETURN(arg.op, ReadString(args[i]["op"], Field(cp, "op")));
-          if (!OneOf(arg.op, kOps)) {
-            return Error(Field(cp, "op"), "unknown operator '" + arg.op +
-                                              "' (expected SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT "
-                                              "or _MASKED_EQ)");
-          }
-          rule.args.push_back(std::move(arg));
-        }
-      }
-      p.syscalls.push_back(std::move(rule));
-    }
-  }
-  return p;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Policy.
 
 bool IsPythonModuleName(const std::string& s) {
   bool start = true;
@@ -413,93 +137,84 @@ Result<BindMount> ParseBind(const json& v, const std::string& path) {
   return b;
 }
 
-Status ParseLimits(const json& v, const std::string& path, Limits& l) {
-  RETURN_IF_ERROR(CheckObject(v, path,
-                              {"memory_mb",
-                               "pids",
-                               "cpus",
-                               "timeout_default_s",
-                               "timeout_max_s",
-                               "interrupt_grace_ms",
-                               "tmp_mb",
-                               "shm_mb",
-                               "nofile",
-                               "fsize_mb",
-                               "nproc",
-                               "sigpending",
-                               "msgqueue_kb",
-                               "inotify_instances",
-                               "inotify_watches",
-                               "output_kb",
-                               "image_kb",
-                               "max_images",
-                               "max_sessions",
-                               "idle_timeout_s",
-                               "start_timeout_s",
-                               "workspace_mb",
-                               "workspace_inodes",
-                               "workspace_reserve_mb",
-                               "workspace_reserve_inodes"}));
-  auto u64 = [&](std::string_view key, uint64_t min, uint64_t max, std::string_view unit,
-                 uint64_t scale, uint64_t& out) -> Status {
-    if (!v.contains(key)) return Status::Ok();
-    ASSIGN_OR_RETURN(const uint64_t n,
-                     ReadUint(v[std::string(key)], Field(path, key), min, max, unit));
-    out = n * scale;
-    return Status::Ok();
-  };
-  auto u32 = [&](std::string_view key, uint32_t min, uint32_t max, std::string_view unit,
-                 uint32_t& out) -> Status {
-    uint64_t n = out;
-    RETURN_IF_ERROR(u64(key, min, max, unit, 1, n));
-    out = static_cast<uint32_t>(n);
-    return Status::Ok();
-  };
-  constexpr uint64_t kMiB = 1ull << 20;
-  constexpr uint64_t kKiB = 1ull << 10;
-  // Below 32 MiB the interpreter itself does not start; numpy needs about 40.
-  RETURN_IF_ERROR(u64("memory_mb", 32, 1ull << 20, "MiB", kMiB, l.memory_bytes));
-  // Python plus a BLAS thread pool and one subprocess.
-  RETURN_IF_ERROR(u64("pids", 4, 1ull << 22, "", 1, l.pids));
-  if (v.contains("cpus")) {
-    const json& c = v["cpus"];
-    if (!c.is_number() || !std::isfinite(c.get<double>()) || c.get<double>() < 0.01 ||
-        c.get<double>() > 1024) {
-      return Error(Field(path, "cpus"),
-                   "must be a number of cores between 0.01 and 1024, " + Got(c));
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kKiB = 1ull << 10;
+
+// One entry per key of "limits": parsing, the unknown-key check and `policy show` all walk this
+// table. Integers are read in `unit` within [min, max] and stored times `scale` (bytes for the
+// _mb and _kb keys); cpus is a number of cores, checked on its own.
+struct LimitSpec {
+  std::string_view name;
+  std::variant<uint64_t Limits::*, uint32_t Limits::*, double Limits::*> member;
+  uint64_t min = 0;
+  uint64_t max = 0;
+  std::string_view unit = "";
+  uint64_t scale = 1;
+};
+
+const LimitSpec kLimitSpecs[] = {
+    // Below 32 MiB the interpreter itself does not start; numpy needs about 40.
+    {"memory_mb", &Limits::memory_bytes, 32, 1ull << 20, "MiB", kMiB},
+    // Python plus a BLAS thread pool and one subprocess.
+    {"pids", &Limits::pids, 4, 1ull << 22},
+    {"cpus", &Limits::cpus},
+    {"timeout_default_s", &Limits::timeout_default_s, 1, 86400, "seconds"},
+    {"timeout_max_s", &Limits::timeout_max_s, 1, 86400, "seconds"},
+    {"interrupt_grace_ms", &Limits::interrupt_grace_ms, 100, 60000, "ms"},
+    {"tmp_mb", &Limits::tmp_bytes, 1, 1ull << 20, "MiB", kMiB},
+    {"shm_mb", &Limits::shm_bytes, 1, 1ull << 20, "MiB", kMiB},
+    // Python needs a few dozen fds; the kernel's nr_open default caps the top.
+    {"nofile", &Limits::nofile, 64, 1ull << 20},
+    {"fsize_mb", &Limits::fsize_bytes, 1, 1ull << 30, "MiB", kMiB},
+    {"nproc", &Limits::nproc, 4, 1ull << 22},
+    // Kernel-generated signals (SIGCHLD, timers, faults) are never refused; this bounds what
+    // the
+    // code queues with sigqueue and friends.
+    {"sigpending", &Limits::sigpending, 8, 1ull << 16},
+    // 0: no POSIX message queues (the shipped profiles deny mq_* anyway).
+    {"msgqueue_kb", &Limits::msgqueue_bytes, 0, 1ull << 16, "KiB", kKiB},
+    {"inotify_instances", &Limits::inotify_instances, 0, 1024},
+    {"inotify_watches", &Limits::inotify_watches, 0, 1ull << 20},
+    {"output_kb", &Limits::output_bytes, 1, 2048, "KiB", kKiB},
+    {"image_kb", &Limits::image_bytes, 16, 4096, "KiB", kKiB},
+    {"max_images", &Limits::max_images, 0, 64},
+    {"max_sessions", &Limits::max_sessions, 1, 256},
+    {"idle_timeout_s", &Limits::idle_timeout_s, 10, 7 * 86400, "seconds"},
+    {"start_timeout_s", &Limits::start_timeout_s, 1, 3600, "seconds"},
+    // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
+    // reserve must leave room for one write_file of a typical size and its temp file.
+    {"workspace_mb", &Limits::workspace_bytes, 8, 1ull << 30, "MiB", kMiB},
+    {"workspace_inodes", &Limits::workspace_inodes, 64, 1ull << 32},
+    {"workspace_reserve_mb", &Limits::workspace_reserve_bytes, 1, 1ull << 20, "MiB", kMiB},
+    {"workspace_reserve_inodes", &Limits::workspace_reserve_inodes, 8, 1ull << 24},
+};
+
+Status ReadLimit(const json& value, const std::string& path, const LimitSpec& spec, Limits& l) {
+  if (const auto* cores = std::get_if<double Limits::*>(&spec.member)) {
+    if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0.01 ||
+        value.get<double>() > 1024) {
+      return Error(path, "must be a number of cores between 0.01 and 1024, " + Got(value));
     }
-    l.cpus = c.get<double>();
+    l.*(*cores) = value.get<double>();
+    return Status::Ok();
   }
-  RETURN_IF_ERROR(u32("timeout_default_s", 1, 86400, "seconds", l.timeout_default_s));
-  RETURN_IF_ERROR(u32("timeout_max_s", 1, 86400, "seconds", l.timeout_max_s));
-  RETURN_IF_ERROR(u32("interrupt_grace_ms", 100, 60000, "ms", l.interrupt_grace_ms));
-  RETURN_IF_ERROR(u64("tmp_mb", 1, 1ull << 20, "MiB", kMiB, l.tmp_bytes));
-  RETURN_IF_ERROR(u64("shm_mb", 1, 1ull << 20, "MiB", kMiB, l.shm_bytes));
-  // Python needs a few dozen fds; the kernel's nr_open default caps the top.
-  RETURN_IF_ERROR(u64("nofile", 64, 1ull << 20, "", 1, l.nofile));
-  RETURN_IF_ERROR(u64("fsize_mb", 1, 1ull << 30, "MiB", kMiB, l.fsize_bytes));
-  RETURN_IF_ERROR(u64("nproc", 4, 1ull << 22, "", 1, l.nproc));
-  // Kernel-generated signals (SIGCHLD, timers, faults) are never refused; this bounds what the
-  // code queues with sigqueue and friends.
-  RETURN_IF_ERROR(u64("sigpending", 8, 1ull << 16, "", 1, l.sigpending));
-  // 0: no POSIX message queues (the shipped profiles deny mq_* anyway).
-  RETURN_IF_ERROR(u64("msgqueue_kb", 0, 1ull << 16, "KiB", kKiB, l.msgqueue_bytes));
-  RETURN_IF_ERROR(u64("inotify_instances", 0, 1024, "", 1, l.inotify_instances));
-  RETURN_IF_ERROR(u64("inotify_watches", 0, 1ull << 20, "", 1, l.inotify_watches));
-  RETURN_IF_ERROR(u64("output_kb", 1, 2048, "KiB", kKiB, l.output_bytes));
-  RETURN_IF_ERROR(u64("image_kb", 16, 4096, "KiB", kKiB, l.image_bytes));
-  RETURN_IF_ERROR(u32("max_images", 0, 64, "", l.max_images));
-  RETURN_IF_ERROR(u32("max_sessions", 1, 256, "", l.max_sessions));
-  RETURN_IF_ERROR(u32("idle_timeout_s", 10, 7 * 86400, "seconds", l.idle_timeout_s));
-  RETURN_IF_ERROR(u32("start_timeout_s", 1, 3600, "seconds", l.start_timeout_s));
-  // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
-  // reserve must leave room for one write_file of a typical size and its temp file.
-  RETURN_IF_ERROR(u64("workspace_mb", 8, 1ull << 30, "MiB", kMiB, l.workspace_bytes));
-  RETURN_IF_ERROR(u64("workspace_inodes", 64, 1ull << 32, "", 1, l.workspace_inodes));
-  RETURN_IF_ERROR(
-      u64("workspace_reserve_mb", 1, 1ull << 20, "MiB", kMiB, l.workspace_reserve_bytes));
-  RETURN_IF_ERROR(
-      u64("workspace_reserve_inodes", 8, 1ull << 24, "", 1, l.workspace_reserve_inodes));
+  ASSIGN_OR_RETURN(const uint64_t n, ReadUint(value, path, spec.min, spec.max, spec.unit));
+  if (const auto* wide = std::get_if<uint64_t Limits::*>(&spec.member)) {
+    l.*(*wide) = n * spec.scale;
+  } else {
+    l.*std::get<uint32_t Limits::*>(spec.member) = static_cast<uint32_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status ParseLimits(const json& v, const std::string& path, Limits& l) {
+  std::vector<std::string_view> names;
+  for (const LimitSpec& spec : kLimitSpecs) names.push_back(spec.name);
+  RETURN_IF_ERROR(CheckObject(v, path, names));
+  for (const LimitSpec& spec : kLimitSpecs) {
+    const std::string key(spec.name);
+    if (v.contains(key)) RETURN_IF_ERROR(ReadLimit(v[key], Field(path, key), spec, l));
+  }
 
   if (l.timeout_default_s > l.timeout_max_s) {
     return Error(Field(path, "timeout_default_s"), "must not exceed timeout_max_s (" +
@@ -518,65 +233,10 @@ Status ParseLimits(const json& v, const std::string& path, Limits& l) {
   return Status::Ok();
 }
 
-// Tracks the keys of each open object while parsing; nlohmann keeps the last duplicate silently.
-class DuplicateKeyCheck {
- public:
-  bool operator()(int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        keys_.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys_.empty()) keys_.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys_.empty() && !keys_.back().insert(parsed.get<std::string>()).second &&
-            duplicate_.empty()) {
-          duplicate_ = parsed.get<std::string>();
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  }
-  std::vector<std::set<std::string>> keys_;
-  std::string duplicate_;
-};
-
-Result<std::string> ReadWholeFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoStatus(Code::kNotFound, "cannot read " + std::string(what) + " " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return ErrnoStatus(Code::kInternal, "error reading " + path);
-  return ss.str();
-}
-
 }  // namespace
 
 uint64_t WorstCaseReplyBytes(const Limits& l) {
   return 4 * l.output_bytes + uint64_t{l.max_images} * l.image_bytes * 4 / 3;
-}
-
-Result<nlohmann::json> ReadJsonFile(const std::string& path) {
-  ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path, "file"));
-  auto check = std::make_shared<DuplicateKeyCheck>();
-  json doc;
-  try {
-    doc = json::parse(text,
-                      [check](int d, json::parse_event_t e, json& p) { return (*check)(d, e, p); });
-  } catch (const json::parse_error& e) {
-    return InvalidArgument(path + ": invalid JSON: " + e.what());
-  }
-  if (!check->duplicate_.empty()) {
-    return InvalidArgument(path + ": duplicate key \"" + check->duplicate_ + "\"");
-  }
-  return doc;
-}
-
-Result<SeccompProfile> ParseSeccompProfile(const nlohmann::json& doc) {
-  return ParseSeccompAt(doc, "");
 }
 
 Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& seccomp_dir,
@@ -603,8 +263,8 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
     ASSIGN_OR_RETURN(const std::string net, ReadString(doc["network"], "network"));
     if (net == "host") {
       return Error("network",
-                   "\"host\" is refused for kernel policies (only the package "
-                   "installer's jail uses the host network); use \"none\"");
+                   "\"host\" is refused for kernel policies (a sandbox gets its own network "
+                   "namespace with loopback only); use \"none\"");
     }
     if (net != "none") return Error("network", "must be \"none\", got \"" + net + "\"");
     p.network = NetworkMode::kNone;
@@ -653,18 +313,22 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
     p.seccomp_source_path = seccomp_dir + "/" + file;
     auto loaded = ReadJsonFile(p.seccomp_source_path);
     if (!loaded.ok()) return loaded.status().Annotate("seccomp_profile");
-    auto parsed = ParseSeccompAt(*loaded, "");
+    auto parsed = ParseSeccompProfile(*loaded);
     if (!parsed.ok()) return parsed.status().Annotate("seccomp_profile " + p.seccomp_source_path);
     p.seccomp = std::move(parsed).value();
   } else if (sp.is_object()) {
-    ASSIGN_OR_RETURN(p.seccomp, ParseSeccompAt(sp, "seccomp_profile"));
+    ASSIGN_OR_RETURN(p.seccomp, ParseSeccompProfile(sp, "seccomp_profile"));
   } else {
     return Error("seccomp_profile", "must be a file name or an OCI profile object, " + Got(sp));
   }
-  // Compile once now: libseccomp-level conflicts surface at load time, not at the first spawn.
-  if (auto compiled = CompileSeccompProfile(p.seccomp); !compiled.ok()) {
-    return compiled.status().Annotate("seccomp_profile");
-  }
+  // Compiled once, here: libseccomp-level conflicts surface at load time, and every spawn
+  // installs these bytes. Built-in first (see seccomp_compiler.h for why this order).
+  auto builtin = CompileBuiltinFilter();
+  if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in seccomp filter");
+  auto profile = CompileSeccompProfile(p.seccomp);
+  if (!profile.ok()) return profile.status().Annotate("seccomp_profile");
+  p.seccomp_programs.push_back(std::move(builtin).value());
+  p.seccomp_programs.push_back(std::move(profile).value());
   return PolicyPtr(std::move(policy));
 }
 
@@ -703,33 +367,18 @@ Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string&
 
 nlohmann::json PolicyToJson(const Policy& policy) {
   const Limits& l = policy.limits;
-  json limits = {
-      {"memory_mb", l.memory_bytes >> 20},
-      {"pids", l.pids},
-      {"cpus", l.cpus},
-      {"timeout_default_s", l.timeout_default_s},
-      {"timeout_max_s", l.timeout_max_s},
-      {"interrupt_grace_ms", l.interrupt_grace_ms},
-      {"tmp_mb", l.tmp_bytes >> 20},
-      {"shm_mb", l.shm_bytes >> 20},
-      {"nofile", l.nofile},
-      {"fsize_mb", l.fsize_bytes >> 20},
-      {"nproc", l.nproc},
-      {"sigpending", l.sigpending},
-      {"msgqueue_kb", l.msgqueue_bytes >> 10},
-      {"inotify_instances", l.inotify_instances},
-      {"inotify_watches", l.inotify_watches},
-      {"output_kb", l.output_bytes >> 10},
-      {"image_kb", l.image_bytes >> 10},
-      {"max_images", l.max_images},
-      {"max_sessions", l.max_sessions},
-      {"idle_timeout_s", l.idle_timeout_s},
-      {"start_timeout_s", l.start_timeout_s},
-      {"workspace_mb", l.workspace_bytes >> 20},
-      {"workspace_inodes", l.workspace_inodes},
-      {"workspace_reserve_mb", l.workspace_reserve_bytes >> 20},
-      {"workspace_reserve_inodes", l.workspace_reserve_inodes},
-  };
+  json limits = json::object();
+  for (const LimitSpec& spec : kLimitSpecs) {
+    std::visit(
+        [&](auto member) {
+          if constexpr (std::is_same_v<decltype(member), double Limits::*>) {
+            limits[std::string(spec.name)] = l.*member;
+          } else {
+            limits[std::string(spec.name)] = l.*member / spec.scale;
+          }
+        },
+        spec.member);
+  }
   json binds = json::array();
   for (const BindMount& b : policy.extra_binds) {
     json j = {{"source", b.source},
@@ -740,40 +389,11 @@ nlohmann::json PolicyToJson(const Policy& policy) {
     binds.push_back(std::move(j));
   }
   return {
-      {"name", policy.name},
-      {"description", policy.description},
-      {"limits", std::move(limits)},
-      {"network", policy.network == NetworkMode::kHost ? "host" : "none"},
-      {"preload", policy.preload},
-      {"extra_binds", std::move(binds)},
-      {"landlock", policy.landlock},
-      {"seccomp_profile", SeccompToOci(policy.seccomp)},
+      {"name", policy.name},         {"description", policy.description},
+      {"limits", std::move(limits)}, {"network", "none"},
+      {"preload", policy.preload},   {"extra_binds", std::move(binds)},
+      {"landlock", policy.landlock}, {"seccomp_profile", SeccompToOci(policy.seccomp)},
   };
-}
-
-nlohmann::json SeccompToOci(const SeccompProfile& profile) {
-  json out = {{"defaultAction", profile.default_action}};
-  if (TakesErrno(profile.default_action)) out["defaultErrnoRet"] = profile.default_errno_ret;
-  out["architectures"] = profile.architectures;
-  if (!profile.flags.empty()) out["flags"] = profile.flags;
-  json rules = json::array();
-  for (const SeccompRule& r : profile.syscalls) {
-    json j = {{"names", r.names}, {"action", r.action}};
-    // Always explicit: other runtimes read an absent errnoRet as EPERM.
-    if (TakesErrno(r.action))
-      j["errnoRet"] = r.errno_ret < 0 ? profile.default_errno_ret : r.errno_ret;
-    if (!r.args.empty()) {
-      json args = json::array();
-      for (const SeccompArg& a : r.args) {
-        args.push_back(
-            {{"index", a.index}, {"value", a.value}, {"valueTwo", a.value_two}, {"op", a.op}});
-      }
-      j["args"] = std::move(args);
-    }
-    rules.push_back(std::move(j));
-  }
-  out["syscalls"] = std::move(rules);
-  return out;
 }
 
 }  // namespace mcpx::jail

@@ -11,38 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jail/json_fields.h"  // ReadJsonFile
+#include "jail/seccomp_compiler.h"
+#include "jail/seccomp_profile.h"
 #include "util/status.h"
 
 namespace mcpx::jail {
-
-// One argument condition of an OCI seccomp rule. op is one of SCMP_CMP_{NE,LT,LE,EQ,GE,GT,
-// MASKED_EQ}; for MASKED_EQ, value is the mask and value_two the datum.
-struct SeccompArg {
-  unsigned index = 0;
-  uint64_t value = 0;
-  uint64_t value_two = 0;
-  std::string op;
-  bool operator==(const SeccompArg&) const = default;
-};
-
-struct SeccompRule {
-  std::vector<std::string> names;
-  std::string action;  // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...
-  int errno_ret = -1;  // for SCMP_ACT_ERRNO (TRACE: message); -1 = use default_errno_ret.
-                       // Parsed profiles store EPERM when errnoRet is absent (OCI default).
-  std::vector<SeccompArg> args;
-  bool operator==(const SeccompRule&) const = default;
-};
-
-// The OCI runtime-spec (config-linux.md) seccomp object.
-struct SeccompProfile {
-  std::string default_action = "SCMP_ACT_ERRNO";
-  int default_errno_ret = 38;              // ENOSYS: friendlier to libc fallbacks than EPERM
-  std::vector<std::string> architectures;  // SCMP_ARCH_X86_64, ...
-  std::vector<std::string> flags;
-  std::vector<SeccompRule> syscalls;
-  bool operator==(const SeccompProfile&) const = default;
-};
 
 struct Limits {
   uint64_t memory_bytes = 1024ull << 20;
@@ -79,8 +53,7 @@ struct Limits {
 };
 
 enum class NetworkMode {
-  kNone,  // new net namespace with loopback only (kernels)
-  kHost,  // the host's network (only the pip installer's jail, never kernels)
+  kNone,  // new net namespace with loopback only: the only mode a sandbox gets
 };
 
 struct BindMount {
@@ -102,19 +75,20 @@ struct Policy {
   bool landlock = true;
   SeccompProfile seccomp;
   std::string seccomp_source_path;
+  // Compiled once by ParsePolicy from `seccomp`, in install order: the built-in filter, then the
+  // profile (seccomp_compiler.h says why). Spawn installs these bytes and never compiles; it
+  // refuses a policy without them.
+  std::vector<SeccompProgram> seccomp_programs;
 };
 
 using PolicyPtr = std::shared_ptr<const Policy>;
 
 // NAME (looked up in policies_dir as NAME.json) or a path to a .json file.
 Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string& policies_dir);
-// Parses and validates a policy document; seccomp_dir resolves its "seccomp_profile" reference.
+// Parses and validates a policy document and compiles its seccomp filters; seccomp_dir resolves
+// its "seccomp_profile" reference.
 Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& seccomp_dir,
                               const std::string& source_path);
-// Parses and validates an OCI seccomp profile (unknown syscall names are an error).
-Result<SeccompProfile> ParseSeccompProfile(const nlohmann::json& doc);
-// Reads and parses a JSON file; duplicate keys are an error (nlohmann would keep the last).
-Result<nlohmann::json> ReadJsonFile(const std::string& path);
 
 // Worst-case size of one execute_python reply under these limits (stdout and stderr each twice:
 // text block and structuredContent; images base64-encoded). Validation keeps it under
@@ -124,7 +98,5 @@ inline constexpr uint64_t kMaxReplyBytes = 8ull << 20;
 
 // The effective policy as JSON (`policy show`).
 nlohmann::json PolicyToJson(const Policy& policy);
-// Pure OCI runtime-spec seccomp JSON (`policy export --format oci`): no Docker-only fields.
-nlohmann::json SeccompToOci(const SeccompProfile& profile);
 
 }  // namespace mcpx::jail

@@ -13,12 +13,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "util/defer.h"
+#include "util/io.h"
 #include "util/unique_fd.h"
 
 namespace mcpx::jail {
@@ -84,8 +84,8 @@ Result<SeccompProgram> ExportBpf(scmp_filter_ctx ctx) {
   size_t done = 0;
   auto* out = reinterpret_cast<char*>(program.insns.data());
   while (done < bytes) {
-    const ssize_t n = pread(fd.get(), out + done, bytes - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr(
+        [&] { return pread(fd.get(), out + done, bytes - done, static_cast<off_t>(done)); });
     if (n <= 0) return ErrnoStatus(Code::kInternal, "reading back the seccomp export");
     done += static_cast<size_t>(n);
   }
@@ -297,44 +297,9 @@ class BpfAssembler {
   std::vector<Fixup> fixups_;
 };
 
-// Recently compiled profiles. `exec` and the server load a policy (validation compiles its
-// profile) and then compile the same profile again for the spawn; the second time is served
-// from here. Keyed by the whole profile, so an edited copy never gets a stale program.
-class ProfileCache {
- public:
-  bool Find(const SeccompProfile& profile, SeccompProgram* out) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Entry& e : entries_) {
-      if (e.profile == profile) {
-        *out = e.program;
-        return true;
-      }
-    }
-    return false;
-  }
+}  // namespace
 
-  void Add(const SeccompProfile& profile, const SeccompProgram& program) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (entries_.size() == kMaxEntries) entries_.erase(entries_.begin());
-    entries_.push_back({profile, program});
-  }
-
- private:
-  static constexpr size_t kMaxEntries = 4;
-  struct Entry {
-    SeccompProfile profile;
-    SeccompProgram program;
-  };
-  std::mutex mu_;
-  std::vector<Entry> entries_;
-};
-
-ProfileCache& Cache() {
-  static ProfileCache* cache = new ProfileCache();  // never destroyed: no exit-order issues
-  return *cache;
-}
-
-Result<SeccompProgram> CompileUncached(const SeccompProfile& profile) {
+Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
   ASSIGN_OR_RETURN(
       const uint32_t default_action,
       ActionFor(profile.default_action, profile.default_errno_ret, profile.default_errno_ret));
@@ -408,16 +373,6 @@ Result<SeccompProgram> CompileUncached(const SeccompProfile& profile) {
       return InvalidArgument("flags: unsupported seccomp flag '" + flag + "'");
     }
   }
-  return program;
-}
-
-}  // namespace
-
-Result<SeccompProgram> CompileSeccompProfile(const SeccompProfile& profile) {
-  SeccompProgram program;
-  if (Cache().Find(profile, &program)) return program;
-  ASSIGN_OR_RETURN(program, CompileUncached(profile));
-  Cache().Add(profile, program);
   return program;
 }
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "jail/policy.h"
+#include "jail/seccomp_profile.h"
 #include "util/status.h"
 
 namespace mcpx::jail {

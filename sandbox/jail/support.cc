@@ -23,6 +23,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/io.h"
 #include "util/unique_fd.h"
 
 extern char** environ;
@@ -98,13 +99,9 @@ NamespaceProbe ProbeNamespaces() {
   }
   wr.reset();
   int res[kSteps];
-  ssize_t n;
-  do {
-    n = ::read(rd.get(), res, sizeof res);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = RetryEintr([&] { return ::read(rd.get(), res, sizeof res); });
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  RetryEintr([&] { return ::waitpid(pid, &status, 0); });
   if (n != static_cast<ssize_t>(sizeof res)) {
     out.error = "namespace probe child died without answering";
     return out;
@@ -252,15 +249,13 @@ PythonProbe ProbePython(const std::string& python, const std::vector<std::string
     if (pr < 0 && errno == EINTR) continue;
     if (pr <= 0) continue;
     char buf[4096];
-    const ssize_t n = ::read(rd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr([&] { return ::read(rd.get(), buf, sizeof buf); });
     if (n <= 0) break;
     text.append(buf, static_cast<size_t>(n));
   }
   if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  RetryEintr([&] { return ::waitpid(pid, &status, 0); });
 
   std::istringstream lines(text);
   std::string line;

@@ -1,8 +1,9 @@
 // What this machine supports, probed by trying rather than by reading version numbers.
 //
-// `doctor` prints it; the jail may consult it to choose fallbacks (no cgroup -> RLIMIT_AS, no
-// Landlock -> mounts only). Probing forks one short-lived child for the namespace checks and never
-// changes the calling process.
+// Only `doctor` uses it, to print what works and how to fix what does not. Spawn never consults
+// these probes: it takes its fallbacks from what it is given at spawn time (no CgroupManager ->
+// RLIMIT_AS bounds memory, rlimits.h; LandlockAbi() == 0 -> mounts only, landlock.h). Probing
+// forks one short-lived child for the namespace checks and never changes the calling process.
 #pragma once
 
 #include <sys/types.h>

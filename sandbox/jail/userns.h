@@ -35,8 +35,8 @@ struct IdMap {
   bool drop_groups = false;
 };
 
-// Chooses the host identity for a sandbox whose writable folder is `workspace` (empty: none, as
-// for the installer). May chown a root-owned workspace to kDedicatedHostId (root server only).
+// Chooses the host identity for a sandbox whose writable folder is `workspace` (empty: none). May
+// chown a root-owned workspace to kDedicatedHostId (root server only).
 Result<IdMap> PlanIdMap(const std::string& workspace);
 
 // Parent half: setgroups, uid_map, gid_map of the child `pid`, before the child proceeds.

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "util/io.h"
+
 namespace mcpx::jail {
 
 UserNsLimitPlan BuildUserNsLimitPlan(const Limits& limits) {
@@ -31,10 +33,7 @@ ChildFailure UserNsLimitsInChild(const UserNsLimitPlan& plan) {
     const int fd = open(e.path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) continue;
     if (fd < 0) return ChildFail(e.path);
-    ssize_t n;
-    do {
-      n = write(fd, e.value.data(), e.len);
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = RetryEintr([&] { return write(fd, e.value.data(), e.len); });
     const int err = n < 0 ? errno : EIO;
     close(fd);
     if (n != static_cast<ssize_t>(e.len)) return ChildFail(e.path, err);

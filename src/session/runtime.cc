@@ -14,7 +14,6 @@
 #include <spdlog/spdlog.h>
 
 #include "jail/mounts.h"
-#include "jail/seccomp_compiler.h"
 
 extern char** environ;
 
@@ -37,16 +36,6 @@ Status MakeDirs(const std::string& dir) {
 Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
                                       jail::CgroupManager* cgroups) {
   KernelConfig c;
-  // Built-in first, then the profile (see seccomp_compiler.h for why this order).
-  auto builtin = jail::CompileBuiltinFilter();
-  if (!builtin.ok()) return builtin.status().Annotate("cannot compile the built-in seccomp filter");
-  auto profile = jail::CompileSeccompProfile(policy->seccomp);
-  if (!profile.ok()) {
-    return profile.status().Annotate("cannot compile the seccomp profile of policy '" +
-                                     policy->name + "'");
-  }
-  c.seccomp = std::make_shared<const std::vector<jail::SeccompProgram>>(
-      std::vector<jail::SeccompProgram>{std::move(builtin).value(), std::move(profile).value()});
   c.policy = std::move(policy);
   c.rootfs_dir = paths.rootfs_dir;
   c.kernel_dir = paths.kernel_dir;
@@ -65,7 +54,6 @@ jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<st
   const int threads = std::max(1, static_cast<int>(std::ceil(config.policy->limits.cpus)));
   jail::SpawnRequest req;
   req.policy = config.policy;
-  req.seccomp = config.seccomp;
   req.rootfs_dir = config.rootfs_dir;
   req.workspace = config.workspace;
   req.packages = config.packages_dir;

@@ -17,9 +17,8 @@ namespace mcpx::session {
 
 // Where the kernel's pieces are on the host; shared by every kernel of a server.
 struct KernelConfig {
-  jail::PolicyPtr policy;
-  std::shared_ptr<const std::vector<jail::SeccompProgram>> seccomp;  // compiled once
-  std::string rootfs_dir;                                            // rootfs/ (manifest, etc/)
+  jail::PolicyPtr policy;  // loaded, so compiled: it carries its seccomp programs
+  std::string rootfs_dir;  // rootfs/ (manifest, etc/)
   std::string workspace;      // host workspace, /workspace inside
   std::string packages_dir;   // package overlay, read-only at /opt/mcpx/packages
   std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel
@@ -36,8 +35,8 @@ struct RuntimePaths {
   std::string workspace;
 };
 
-// Compiles the filters, creates the state folders, and fills a KernelConfig. The font cache is
-// not built here (it takes seconds): see PrepareMplCache.
+// Creates the state folders and fills a KernelConfig. The font cache is not built here (it takes
+// seconds): see StartMplCachePrep.
 Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
                                       jail::CgroupManager* cgroups);
 

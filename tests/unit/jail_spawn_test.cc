@@ -133,6 +133,17 @@ std::string StatusField(const std::string& status, const std::string& key) {
   return status.substr(start, status.find('\n', start) - start);
 }
 
+// A policy that did not come from ParsePolicy has no filters: Spawn refuses it rather than
+// running the sandbox without seccomp.
+TEST_F(JailTest, RefusesAPolicyWithoutCompiledFilters) {
+  policy_->seccomp_programs.clear();
+  auto sb = Spawn(Request({"/bin/true"}));
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(sb.status().ToString().find("no compiled seccomp filters"), std::string::npos)
+      << sb.status().ToString();
+}
+
 TEST_F(JailTest, RunsAsUid1000MappedToAnUnprivilegedHostUid) {
   Run run = RunPython(
       "import os; print(os.getuid(), os.getgid()); print(open('/proc/self/uid_map').read())");

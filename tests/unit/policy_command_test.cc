@@ -1,6 +1,6 @@
-// `mcp-executor policy show|export`: what they print loads back, bad usage prints nothing.
+// The `policy show` / `policy export` commands: what they print loads back, bad usage exits 2
+// and prints nothing on stdout.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,14 +8,12 @@
 #include <tuple>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "jail/policy.h"
 #include "util/unique_fd.h"
 
-namespace mcpx::cli {
+namespace mcpx::jail {
 namespace {
 
 using nlohmann::json;
@@ -24,7 +22,7 @@ using nlohmann::json;
 std::pair<int, std::string> RunPolicyCommand(std::vector<std::string> positional,
                                              const std::string& policy,
                                              const std::string& format = "") {
-  Options opts;
+  cli::Options opts;
   opts.command = "policy";
   opts.positional = std::move(positional);
   opts.policy = policy;
@@ -36,7 +34,7 @@ std::pair<int, std::string> RunPolicyCommand(std::vector<std::string> positional
   std::fflush(stdout);
   UniqueFd saved(dup(1));
   dup2(out.get(), 1);
-  const int rc = RunPolicy(opts);
+  const int rc = cli::RunPolicy(opts);
   dup2(saved.get(), 1);
   std::string text;
   char buf[8192];
@@ -52,7 +50,7 @@ TEST(PolicyCommandTest, ExportOutputReparses) {
   ASSERT_EQ(rc, 0);
   auto doc = json::parse(text, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << text.substr(0, 200);
-  auto p = jail::ParseSeccompProfile(doc);
+  auto p = ParseSeccompProfile(doc);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->default_errno_ret, 38);
 }
@@ -80,4 +78,4 @@ TEST(PolicyCommandTest, BadUsageExitsTwoAndPrintsNothing) {
 }
 
 }  // namespace
-}  // namespace mcpx::cli
+}  // namespace mcpx::jail

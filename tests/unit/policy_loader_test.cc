@@ -1,5 +1,6 @@
 // Policy and OCI seccomp profile loading: shipped files load, every validation error names the
-// JSON path of the bad value, and an exported profile loads back to the same program.
+// JSON path of the bad value, and an exported profile loads back (policy_command_test runs the
+// `policy show` / `policy export` commands).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -351,6 +352,24 @@ TEST(PolicyRoundTripTest, ExportIsPureOciAndReparses) {
     ASSERT_EQ(a->insns.size(), b->insns.size());
     EXPECT_EQ(0,
               std::memcmp(a->insns.data(), b->insns.data(), a->insns.size() * sizeof(sock_filter)));
+  }
+}
+
+// The loaded policy carries its compiled filters in install order: built-in, then the profile.
+TEST(PolicyLoaderTest, LoadedPolicyOwnsItsCompiledFilters) {
+  auto p = LoadPolicy("default", kPolicies);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const std::vector<SeccompProgram>& programs = (*p)->seccomp_programs;
+  ASSERT_EQ(programs.size(), 2u);
+  auto builtin = CompileBuiltinFilter();
+  auto profile = CompileSeccompProfile((*p)->seccomp);
+  ASSERT_TRUE(builtin.ok() && profile.ok());
+  for (const auto& [loaded, fresh] :
+       {std::pair{&programs[0], &*builtin}, std::pair{&programs[1], &*profile}}) {
+    ASSERT_EQ(loaded->insns.size(), fresh->insns.size());
+    EXPECT_EQ(loaded->flags, fresh->flags);
+    EXPECT_EQ(0, std::memcmp(loaded->insns.data(), fresh->insns.data(),
+                             loaded->insns.size() * sizeof(sock_filter)));
   }
 }
 
