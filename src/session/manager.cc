@@ -64,6 +64,7 @@ struct SessionManager::Session {
   int64_t created_ms = 0;
   int64_t last_used_ms = 0;
   std::string lost_notice;
+  std::string kill_reason;  // why the manager stopped the kernel when no call was running
   uint64_t kernels_started = 0;
 };
 
@@ -96,17 +97,18 @@ void SessionManager::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   loop_->CancelTimer(sweep_timer_);
-  for (auto& [name, s] : sessions_) {
+  // Out of the map first: a done() that calls back in finds no session.
+  auto sessions = std::exchange(sessions_, {});
+  for (auto& [name, s] : sessions) {
+    s->kernel.reset();
     if (s->running) {
       loop_->CancelTimer(s->running->timeout_timer);
       loop_->CancelTimer(s->running->grace_timer);
       loop_->CancelTimer(s->running->tick_timer);
       s->running->cb.done(ShuttingDown());
     }
-    FinishQueuedWithError(*s, ShuttingDown());
-    s->kernel.reset();
+    FailAll(std::exchange(s->queue, {}), ShuttingDown());
   }
-  sessions_.clear();
   pool_.Shutdown();
 }
 
@@ -147,7 +149,7 @@ ExecutionRef SessionManager::Execute(ExecuteRequest request, ExecuteCallbacks cb
   auto e = std::make_unique<Execution>();
   e->timeout_s = limits.timeout_default_s;
   if (request.timeout_seconds) {
-    if (*request.timeout_seconds <= 0) {
+    if (!(*request.timeout_seconds > 0)) {  // NaN too
       cb.done(InvalidArgument("argument 'timeout_seconds' must be positive"));
       return {};
     }
@@ -263,7 +265,7 @@ void SessionManager::OnKernelMessage(const std::string& name, const KernelFrame&
   if (msg.id == s->running->id &&
       (msg.kind == KernelFrame::Kind::kResult || msg.kind == KernelFrame::Kind::kError)) {
     s->kernel->DrainOutput();
-    Complete(*s, &msg);
+    Complete(*s, &msg).Deliver();
   }
 }
 
@@ -287,29 +289,35 @@ void SessionManager::OnKernelExit(const std::string& name, uint64_t serial, jail
     // reason instead of an endless series of restarts.
     spdlog::error("session {}: the Python kernel did not start: {}", name, why);
     pool_.Retire(std::move(s.kernel));
-    FinishQueuedWithError(
-        s, Status(Code::kUnavailable, "cannot start a Python kernel: " + why +
-                                          ". The next call to this session starts a new one."));
+    auto queued = std::exchange(s.queue, {});
     if (s.execution_count == 0) sessions_.erase(it);
-    return;
+    return FailAll(
+        std::move(queued),
+        Status(Code::kUnavailable, "cannot start a Python kernel: " + why +
+                                       ". The next call to this session starts a new one."));
   }
   std::string reason;
+  std::optional<Finished> finished;
   if (s.running) {
     reason = KillReasonFor(s, *s.running, exit);
     s.running->kill_reason = reason;
-    Complete(s, nullptr);
+    finished = Complete(s, nullptr);
+  } else if (!s.kill_reason.empty()) {
+    reason = s.kill_reason;  // the manager stopped it after the cell's reply
   } else {
     reason = "the kernel ended while idle (exit status " + std::to_string(exit.ShellCode()) + ")";
   }
+  s.kill_reason.clear();
   s.lost_notice = "the previous Python kernel of this session was lost (" + reason +
                   "); this is a fresh kernel: variables and imports from before are gone";
   pool_.Retire(std::move(s.kernel));
-  if (!s.queue.empty()) {
-    if (auto st = EnsureKernel(s); !st.ok()) {
-      FinishQueuedWithError(
-          s, Status(st.code(), "cannot restart the Python kernel: " + st.ToString()));
-    }
-  }
+  Status restart = s.queue.empty() ? Status::Ok() : EnsureKernel(s);
+  auto failed =
+      restart.ok() ? std::deque<std::unique_ptr<Execution>>{} : std::exchange(s.queue, {});
+  // Nothing of `s` is used past here: done() may call back in and reset the session.
+  if (finished) finished->Deliver();
+  FailAll(std::move(failed),
+          Status(restart.code(), "cannot restart the Python kernel: " + restart.ToString()));
 }
 
 std::string SessionManager::KillReasonFor(const Session& s, const Execution& e,
@@ -414,12 +422,8 @@ void SessionManager::Tick(const std::string& name, uint64_t exec_id) {
   e.cb.progress(progress, e.timeout_s, std::move(fresh));
 }
 
-void SessionManager::FinishQueuedWithError(Session& s, const Status& why) {
-  while (!s.queue.empty()) {
-    std::unique_ptr<Execution> e = std::move(s.queue.front());
-    s.queue.pop_front();
-    e->cb.done(why);
-  }
+void SessionManager::FailAll(std::deque<std::unique_ptr<Execution>> calls, const Status& why) {
+  for (auto& e : calls) e->cb.done(why);
 }
 
 std::string SessionManager::StreamText(const Session& s, const Execution& e, int stream,
@@ -444,7 +448,7 @@ std::string SessionManager::StreamText(const Session& s, const Execution& e, int
   return buf.Text(where);
 }
 
-void SessionManager::Complete(Session& s, const KernelFrame* reply) {
+SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame* reply) {
   std::unique_ptr<Execution> owned = std::move(s.running);
   Execution& e = *owned;
   loop_->CancelTimer(e.timeout_timer);
@@ -486,6 +490,7 @@ void SessionManager::Complete(Session& s, const KernelFrame* reply) {
           u->pids_limit_hits > e.usage_start->pids_limit_hits && e.kill_reason.empty()) {
         e.kill_reason = ProcessLimitReason(options_.limits.pids);
         out.status = ExecStatus::kKilled;
+        s.kill_reason = e.kill_reason;  // its exit comes after this call has ended
         s.kernel->Kill();
       }
     }
@@ -500,14 +505,13 @@ void SessionManager::Complete(Session& s, const KernelFrame* reply) {
   if (!e.timeout_note.empty()) out.notes.push_back(e.timeout_note);
   if (!e.state_notice.empty()) out.notes.push_back(e.state_notice);
   out.duration_ms = DurationMs(e.start_tp);
-  e.cb.done(std::move(out));
 
   if (!shutting_down_) {
-    const std::string name = s.name;
-    loop_->Post([this, name] {
+    loop_->Post([this, name = s.name] {
       if (Session* next = Find(name)) Pump(*next);
     });
   }
+  return Finished{std::move(e.cb.done), std::move(out)};
 }
 
 SessionsReport SessionManager::ListSessions() const {
@@ -548,14 +552,18 @@ bool SessionManager::Reset(const std::string& name) {
   auto it = sessions_.find(name);
   if (it == sessions_.end()) return false;
   Session& s = *it->second;
+  std::optional<Finished> finished;
   if (s.running) {
     s.running->kill_reason = "the session was reset with reset_session";
-    Complete(s, nullptr);
+    finished = Complete(s, nullptr);
   }
-  FinishQueuedWithError(
-      s, Status(Code::kCancelled, "the session '" + name + "' was reset before this call ran"));
+  auto queued = std::exchange(s.queue, {});
   pool_.Retire(std::move(s.kernel));
   sessions_.erase(it);
+  // The session is gone before anyone hears of it: a done() may call back in.
+  if (finished) finished->Deliver();
+  FailAll(std::move(queued),
+          Status(Code::kCancelled, "the session '" + name + "' was reset before this call ran"));
   return true;
 }
 

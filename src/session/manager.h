@@ -45,6 +45,7 @@ class SessionManager {
   void Shutdown();
 
   // Queues `request` in its session; `cb.done` runs exactly once, possibly before this returns.
+  // It may call back into the manager (Execute, Cancel, Reset): the manager is consistent then.
   ExecutionRef Execute(ExecuteRequest request, ExecuteCallbacks cb);
   // A queued call ends with kCancelled; a running one is interrupted (status "cancelled").
   void Cancel(const ExecutionRef& ref);
@@ -67,11 +68,18 @@ class SessionManager {
   void OnTimeout(const std::string& session, uint64_t exec_id);
   void Interrupt(Session& s, ExecStatus status, const std::string& why);
   void Tick(const std::string& session, uint64_t exec_id);
+  // A finished call: its outcome and whom to hand it to. Deliver() comes last, once the session
+  // is consistent, because done() may call back into the manager (even reset the session).
+  struct Finished {
+    std::function<void(Result<ExecOutcome>)> done;
+    ExecOutcome outcome;
+    void Deliver() { done(std::move(outcome)); }
+  };
   // Ends the running call with the kernel's reply, or with its end (reply null).
-  void Complete(Session& s, const KernelFrame* reply);
+  [[nodiscard]] Finished Complete(Session& s, const KernelFrame* reply);
   // Writes a truncated stream's full text to the workspace; the text for the reply.
   std::string StreamText(const Session& s, const Execution& e, int stream, ExecOutcome& out);
-  void FinishQueuedWithError(Session& s, const Status& why);
+  static void FailAll(std::deque<std::unique_ptr<Execution>> calls, const Status& why);
   void SweepIdle();
   std::string KillReasonFor(const Session& s, const Execution& e,
                             const std::optional<jail::ExitStatus>& exit) const;

@@ -575,12 +575,9 @@ TEST_F(SessionManagerTest, CodeAtTheSizeLimitIsAccepted) {
   EXPECT_EQ(log_->start_calls, 1);
 }
 
-// PRODUCT BUG (disabled until fixed): a NaN timeout is not positive, but `<= 0` lets it through
-// and `> timeout_max_s` does not cap it; the timer is then set from
-// static_cast<int64_t>(NaN * 1000), undefined behaviour. Observed on x86-64: the call is
-// interrupted at once and, the fake ignoring the interrupt, ends "killed" with timeout_s nan.
-// JSON cannot carry NaN, so only C++ callers of SessionManager reach this today.
-TEST_F(SessionManagerTest, DISABLED_NanTimeoutIsInvalid) {
+// A NaN timeout is not positive: refused, never turned into a timer (static_cast<int64_t> of
+// NaN * 1000 is undefined). JSON cannot carry NaN; C++ callers can.
+TEST_F(SessionManagerTest, NanTimeoutIsInvalid) {
   auto call = Execute("s", "x", std::nan(""));
   ASSERT_TRUE(call->finished());
   EXPECT_EQ(call->status().code(), Code::kInvalidArgument);
@@ -898,11 +895,9 @@ TEST_F(SessionManagerTest, PidsLimitHitInACellThatRepliedStillKills) {
   EXPECT_THAT(next->outcome().notes, Contains(HasSubstr("was lost")));
 }
 
-// PRODUCT BUG (disabled until fixed, minor): when Complete() kills a kernel for the pids limit
-// hit during a cell that replied, the exit arrives with no call running, so OnKernelExit tells
-// the next call "the kernel ended while idle (exit status 137)" instead of why the server
-// stopped it. The notice should carry the process-limit reason the previous call was given.
-TEST_F(SessionManagerTest, DISABLED_LostNoticeAfterAPidsLimitKillNamesTheProcessLimit) {
+// When Complete() kills a kernel for the pids limit hit during a cell that replied, the exit
+// arrives with no call running; the next call's notice still says why the server stopped it.
+TEST_F(SessionManagerTest, LostNoticeAfterAPidsLimitKillNamesTheProcessLimit) {
   options_.limits.pids = 33;
   auto call = Execute("s", "fork a lot, then return");
   K(0).usage = jail::CgroupUsage{};
@@ -918,13 +913,10 @@ TEST_F(SessionManagerTest, DISABLED_LostNoticeAfterAPidsLimitKillNamesTheProcess
   EXPECT_THAT(next->outcome().notes, Not(Contains(HasSubstr("ended while idle"))));
 }
 
-// PRODUCT BUG (latent; disabled until fixed): done() may not re-enter the manager for its own
-// session. Complete() calls done() and then reads `s.name` to post the next Pump; a done() that
-// calls Reset() on the session has just destroyed `s`: heap-use-after-free at manager.cc
-// `const std::string name = s.name;` (seen with -DSANITIZE=address; a plain build passes
-// silently, so run this under ASan). The tools layer's done() only finishes the MCP call and
-// Shutdown() is guarded by shutting_down_, so no production path is known to reach it.
-TEST_F(SessionManagerTest, DISABLED_DoneMayResetItsOwnSession) {
+// done() may re-enter the manager for its own session: the outcome is delivered after the
+// session is consistent. (Run under ASan: with done() called before the last use of the session,
+// this was a heap-use-after-free that a plain build does not show.)
+TEST_F(SessionManagerTest, DoneMayResetItsOwnSession) {
   auto call = std::make_shared<Call>();
   SessionManager* m = &Manager();
   ExecuteCallbacks cb;
