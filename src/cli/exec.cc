@@ -18,6 +18,7 @@
 #include "jail/policy.h"
 #include "jail/rlimits.h"
 #include "session/runtime.h"
+#include "util/io.h"
 #include "util/units.h"
 
 namespace mcpx::cli {
@@ -58,14 +59,7 @@ Result<std::string> EnsureDir(const std::string& path, const char* what) {
   return abs.string();
 }
 
-void WriteStderr(std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t n = write(STDERR_FILENO, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-}
+void WriteStderr(std::string_view text) { (void)WriteAll(STDERR_FILENO, text); }
 
 // Copies both pipes to our stdout/stderr until both reach EOF.
 void Relay(int out_fd, int err_fd) {
@@ -73,14 +67,10 @@ void Relay(int out_fd, int err_fd) {
   int open_count = 2;
   char buf[65536];
   while (open_count > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
+    if (RetryEintr([&] { return poll(fds, 2, -1); }) < 0) return;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
+      const ssize_t n = RetryEintr([&] { return read(fds[i].fd, buf, sizeof(buf)); });
       if (n <= 0) {
         fds[i].fd = -1;
         --open_count;

@@ -1,4 +1,5 @@
 #include "cli/output.h"
+#include "util/io.h"
 
 #include <unistd.h>
 
@@ -6,13 +7,6 @@
 
 namespace mcpx::cli {
 
-void WriteStdout(std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t n = ::write(STDOUT_FILENO, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-}
+void WriteStdout(std::string_view text) { (void)WriteAll(STDOUT_FILENO, text); }
 
 }  // namespace mcpx::cli

@@ -1,4 +1,5 @@
 #include "mcp/transport.h"
+#include "util/io.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -146,8 +147,7 @@ void StdioTransport::StopReading() {
 void StdioTransport::OnReadable() {
   for (int i = 0; i < kReadsPerWakeup && reading_ && !input_paused_; ++i) {
     std::array<char, kReadChunk> buf;
-    const ssize_t n = read(in_fd_, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr([&] { return read(in_fd_, buf.data(), buf.size()); });
     if (n < 0 && errno == EAGAIN) return;
     if (n < 0) spdlog::warn("reading stdin failed: {}; shutting down", ErrnoName(errno));
     if (n <= 0) {
@@ -162,10 +162,7 @@ void StdioTransport::OnReadable() {
 void StdioTransport::ReadChunk() {
   if (!reading_ || input_paused_) return;
   std::array<char, kReadChunk> buf;
-  ssize_t n;
-  do {
-    n = read(in_fd_, buf.data(), buf.size());
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = RetryEintr([&] { return read(in_fd_, buf.data(), buf.size()); });
   if (n <= 0) {
     if (n < 0) spdlog::warn("reading stdin failed: {}; shutting down", ErrnoName(errno));
     framer_.Finish();
@@ -196,8 +193,8 @@ void StdioTransport::Send(const json& message) {
 void StdioTransport::WriteQueued() {
   while (!queue_.empty() && !out_broken_) {
     const std::string& front = queue_.front();
-    const ssize_t n = write(out_fd_, front.data() + front_offset_, front.size() - front_offset_);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr(
+        [&] { return write(out_fd_, front.data() + front_offset_, front.size() - front_offset_); });
     if (n < 0 && errno == EAGAIN) return;
     if (n < 0) {
       // EPIPE (SIGPIPE is ignored) or worse: nobody will read what we write.

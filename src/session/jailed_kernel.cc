@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/io.h"
 #include "util/utf8.h"
 
 namespace mcpx::session {
@@ -155,13 +156,14 @@ Status JailedKernel::Send(const nlohmann::json& message) {
 
 void JailedKernel::FlushWrites() {
   while (!pending_write_.empty() && control_) {
-    const ssize_t n = ::send(control_.get(), pending_write_.data(), pending_write_.size(),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = RetryEintr([&] {
+      return ::send(control_.get(), pending_write_.data(), pending_write_.size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
     if (n > 0) {
       pending_write_.erase(0, static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
       (void)loop_->Modify(control_.get(), EPOLLIN | EPOLLRDHUP | EPOLLOUT);
       return;
@@ -186,8 +188,7 @@ void JailedKernel::OnControl(uint32_t events) {
 void JailedKernel::ReadControl(int max_reads) {
   char buf[kReadChunk];
   for (int reads = 0; reads < max_reads && control_;) {
-    const ssize_t n = ::read(control_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = RetryEintr([&] { return ::read(control_.get(), buf, sizeof buf); });
     ++reads;
     if (n > 0) {
       decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
@@ -231,14 +232,13 @@ void JailedKernel::ReadPipe(int stream, size_t budget) {
   char buf[kReadChunk];
   size_t taken = 0;
   while (out_[stream] && taken < budget) {
-    const ssize_t n = ::read(out_[stream].get(), buf, sizeof buf);
+    const ssize_t n = RetryEintr([&] { return ::read(out_[stream].get(), buf, sizeof buf); });
     if (n > 0) {
       taken += static_cast<size_t>(n);
       if (stream == 2 && !ready_) KeepStartupStderr(std::string_view(buf, static_cast<size_t>(n)));
       if (cb_.on_output) cb_.on_output(stream, std::string_view(buf, static_cast<size_t>(n)));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     loop_->Remove(out_[stream].get());
     out_[stream].reset();

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 
 #include "util/status.h"
 
@@ -20,6 +21,10 @@ auto RetryEintr(F f) {
   while (r == -1 && errno == EINTR) r = f();
   return r;
 }
+
+// Writes all of `data`, through EINTR and short writes. Returns 0, or the errno of the write
+// that failed (EIO for a write that wrote nothing). Allocates nothing.
+int WriteAll(int fd, std::string_view data);
 
 // Reads fd to EOF. On failure the Status carries the read's errno (message "read").
 Result<std::string> ReadAll(int fd);

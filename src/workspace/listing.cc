@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "util/io.h"
 #include "workspace/errors.h"
 #include "workspace/path.h"
 #include "workspace/workspace.h"
@@ -35,8 +36,8 @@ struct Walker {
     std::priority_queue<std::string> kept;
     std::array<char, 32768> buf{};
     for (;;) {
-      const long n = syscall(SYS_getdents64, fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
+      const long n =
+          RetryEintr([&] { return syscall(SYS_getdents64, fd, buf.data(), buf.size()); });
       if (n <= 0) break;
       for (long pos = 0; pos < n;) {
         dirent64 d{};

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "util/defer.h"
+#include "util/io.h"
 #include "workspace/errors.h"
 #include "workspace/path.h"
 
@@ -47,19 +48,12 @@ std::vector<std::string_view> SplitPath(std::string_view rel) {
   return parts;
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      return ErrnoStatus(err == ENOSPC || err == EDQUOT || err == EFBIG ? Code::kResourceExhausted
-                                                                        : Code::kInternal,
-                         "cannot write " + what, err);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
+Status WriteAllOf(int fd, std::string_view data, const std::string& what) {
+  const int err = WriteAll(fd, data);
+  if (err == 0) return Status::Ok();
+  return ErrnoStatus(
+      err == ENOSPC || err == EDQUOT || err == EFBIG ? Code::kResourceExhausted : Code::kInternal,
+      "cannot write " + what, err);
 }
 
 // Bytes [offset, offset + len) via pread; stops early at end of file.
@@ -67,11 +61,9 @@ Result<std::string> PreadRange(int fd, uint64_t offset, uint64_t len, const std:
   std::string out(len, '\0');
   size_t got = 0;
   while (got < len) {
-    const ssize_t n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(Code::kInternal, "cannot read " + Q(rel));
-    }
+    const ssize_t n = RetryEintr(
+        [&] { return ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got)); });
+    if (n < 0) return ErrnoStatus(Code::kInternal, "cannot read " + Q(rel));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
@@ -112,7 +104,7 @@ Result<WriteResult> AppendInPlace(int dirfd, const std::string& name, const std:
                               "which replaces only this name");
   }
   const off_t old_size = st.st_size;
-  if (Status s = WriteAll(fd.get(), data, Q(rel)); !s.ok()) {
+  if (Status s = WriteAllOf(fd.get(), data, Q(rel)); !s.ok()) {
     // Nothing half-written: take back what part of `data` landed.
     if (::ftruncate(fd.get(), old_size) != 0) {
       spdlog::error("append to '{}' failed and the file could not be cut back to {} bytes: {}", rel,
@@ -419,7 +411,7 @@ Result<WriteResult> Workspace::WriteFileAtomic(std::string_view user_path, std::
     if (!committed) ::unlinkat(dirfd.get(), tmp_name.c_str(), 0);
   });
 
-  RETURN_IF_ERROR(WriteAll(tmp.get(), data, Q(rel)));
+  RETURN_IF_ERROR(WriteAllOf(tmp.get(), data, Q(rel)));
 
   // Keep an existing file's permissions (minus set-id bits) and owner; a new file gets 0644 and,
   // when the server runs as root, the folder's owner so that the sandbox user can change it.
