@@ -16,22 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-bool IsPythonModuleName(const std::string& s) {
-  bool start = true;
-  for (char c : s) {
-    if (c == '.') {
-      if (start) return false;
-      start = true;
-      continue;
-    }
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    const bool digit = c >= '0' && c <= '9';
-    if (!alpha && !(digit && !start)) return false;
-    start = false;
-  }
-  return !s.empty() && !start;
-}
-
 bool IsPolicyName(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -158,9 +142,6 @@ const LimitSpec kLimitSpecs[] = {
     // Python plus a BLAS thread pool and one subprocess.
     {"pids", &Limits::pids, 4, 1ull << 22},
     {"cpus", &Limits::cpus},
-    {"timeout_default_s", &Limits::timeout_default_s, 1, 86400, "seconds"},
-    {"timeout_max_s", &Limits::timeout_max_s, 1, 86400, "seconds"},
-    {"interrupt_grace_ms", &Limits::interrupt_grace_ms, 100, 60000, "ms"},
     {"tmp_mb", &Limits::tmp_bytes, 1, 1ull << 20, "MiB", kMiB},
     {"shm_mb", &Limits::shm_bytes, 1, 1ull << 20, "MiB", kMiB},
     // Python needs a few dozen fds; the kernel's nr_open default caps the top.
@@ -168,25 +149,12 @@ const LimitSpec kLimitSpecs[] = {
     {"fsize_mb", &Limits::fsize_bytes, 1, 1ull << 30, "MiB", kMiB},
     {"nproc", &Limits::nproc, 4, 1ull << 22},
     // Kernel-generated signals (SIGCHLD, timers, faults) are never refused; this bounds what
-    // the
-    // code queues with sigqueue and friends.
+    // the code queues with sigqueue and friends.
     {"sigpending", &Limits::sigpending, 8, 1ull << 16},
     // 0: no POSIX message queues (the shipped profiles deny mq_* anyway).
     {"msgqueue_kb", &Limits::msgqueue_bytes, 0, 1ull << 16, "KiB", kKiB},
     {"inotify_instances", &Limits::inotify_instances, 0, 1024},
     {"inotify_watches", &Limits::inotify_watches, 0, 1ull << 20},
-    {"output_kb", &Limits::output_bytes, 1, 2048, "KiB", kKiB},
-    {"image_kb", &Limits::image_bytes, 16, 4096, "KiB", kKiB},
-    {"max_images", &Limits::max_images, 0, 64},
-    {"max_sessions", &Limits::max_sessions, 1, 256},
-    {"idle_timeout_s", &Limits::idle_timeout_s, 10, 7 * 86400, "seconds"},
-    {"start_timeout_s", &Limits::start_timeout_s, 1, 3600, "seconds"},
-    // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
-    // reserve must leave room for one write_file of a typical size and its temp file.
-    {"workspace_mb", &Limits::workspace_bytes, 8, 1ull << 30, "MiB", kMiB},
-    {"workspace_inodes", &Limits::workspace_inodes, 64, 1ull << 32},
-    {"workspace_reserve_mb", &Limits::workspace_reserve_bytes, 1, 1ull << 20, "MiB", kMiB},
-    {"workspace_reserve_inodes", &Limits::workspace_reserve_inodes, 8, 1ull << 24},
 };
 
 Status ReadLimit(const json& value, const std::string& path, const LimitSpec& spec, Limits& l) {
@@ -207,46 +175,50 @@ Status ReadLimit(const json& value, const std::string& path, const LimitSpec& sp
   return Status::Ok();
 }
 
-Status ParseLimits(const json& v, const std::string& path, Limits& l) {
-  std::vector<std::string_view> names;
-  for (const LimitSpec& spec : kLimitSpecs) names.push_back(spec.name);
-  RETURN_IF_ERROR(CheckObject(v, path, names));
-  for (const LimitSpec& spec : kLimitSpecs) {
-    const std::string key(spec.name);
-    if (v.contains(key)) RETURN_IF_ERROR(ReadLimit(v[key], Field(path, key), spec, l));
-  }
-
-  if (l.timeout_default_s > l.timeout_max_s) {
-    return Error(Field(path, "timeout_default_s"), "must not exceed timeout_max_s (" +
-                                                       std::to_string(l.timeout_default_s) + " > " +
-                                                       std::to_string(l.timeout_max_s) + ")");
+// Reads the jail's limits; the other keys go to `others` for the layers above.
+Status ParseLimits(const json& v, const std::string& path, Limits& l, json& others) {
+  if (!v.is_object()) return Error(path, "must be an object, " + Got(v));
+  for (const auto& [key, value] : v.items()) {
+    const auto spec = std::find_if(std::begin(kLimitSpecs), std::end(kLimitSpecs),
+                                   [&key](const LimitSpec& s) { return s.name == key; });
+    if (spec == std::end(kLimitSpecs)) {
+      others[key] = value;
+      continue;
+    }
+    RETURN_IF_ERROR(ReadLimit(value, Field(path, key), *spec, l));
   }
   if (l.tmp_bytes + l.shm_bytes > l.memory_bytes * 4) {
     return Error(Field(path, "tmp_mb"), "tmp_mb + shm_mb may be at most 4x memory_mb");
   }
-  if (WorstCaseReplyBytes(l) > kMaxReplyBytes) {
-    return Error(path, "4 * output_kb + max_images * image_kb * 4/3 = " +
-                           std::to_string(WorstCaseReplyBytes(l) >> 10) +
-                           " KiB per reply; keep it under " + std::to_string(kMaxReplyBytes >> 10) +
-                           " KiB so a reply fits a client's 10 MB message limit");
-  }
   return Status::Ok();
 }
 
+constexpr std::string_view kPolicyFields[] = {
+    "name", "description", "limits", "network", "extra_binds", "landlock", "seccomp_profile"};
+
 }  // namespace
 
-uint64_t WorstCaseReplyBytes(const Limits& l) {
-  return 4 * l.output_bytes + uint64_t{l.max_images} * l.image_bytes * 4 / 3;
+std::vector<std::string_view> PolicyFields() {
+  return {std::begin(kPolicyFields), std::end(kPolicyFields)};
+}
+
+std::vector<std::string_view> LimitFields() {
+  std::vector<std::string_view> names;
+  for (const LimitSpec& spec : kLimitSpecs) names.push_back(spec.name);
+  return names;
 }
 
 Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& seccomp_dir,
                               const std::string& source_path) {
-  RETURN_IF_ERROR(CheckObject(doc, "",
-                              {"name", "description", "limits", "network", "preload", "extra_binds",
-                               "landlock", "seccomp_profile"}));
+  if (!doc.is_object()) return Error("", "must be an object, " + Got(doc));
   auto policy = std::make_shared<Policy>();
   Policy& p = *policy;
   p.source_path = source_path;
+  for (const auto& [key, value] : doc.items()) {
+    const bool ours = std::find(std::begin(kPolicyFields), std::end(kPolicyFields), key) !=
+                      std::end(kPolicyFields);
+    if (!ours) p.others[key] = value;
+  }
 
   if (!doc.contains("name")) return Error("name", "required");
   ASSIGN_OR_RETURN(p.name, ReadString(doc["name"], "name"));
@@ -257,7 +229,11 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
   if (doc.contains("description")) {
     ASSIGN_OR_RETURN(p.description, ReadString(doc["description"], "description", true));
   }
-  if (doc.contains("limits")) RETURN_IF_ERROR(ParseLimits(doc["limits"], "limits", p.limits));
+  if (doc.contains("limits")) {
+    json other_limits = json::object();
+    RETURN_IF_ERROR(ParseLimits(doc["limits"], "limits", p.limits, other_limits));
+    if (!other_limits.empty()) p.others["limits"] = std::move(other_limits);
+  }
 
   if (doc.contains("network")) {
     ASSIGN_OR_RETURN(const std::string net, ReadString(doc["network"], "network"));
@@ -268,15 +244,6 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
     }
     if (net != "none") return Error("network", "must be \"none\", got \"" + net + "\"");
     p.network = NetworkMode::kNone;
-  }
-
-  if (doc.contains("preload")) {
-    ASSIGN_OR_RETURN(p.preload, ReadStringList(doc["preload"], "preload"));
-    for (size_t i = 0; i < p.preload.size(); ++i) {
-      if (!IsPythonModuleName(p.preload[i])) {
-        return Error(Item("preload", i), "not a Python module name: \"" + p.preload[i] + "\"");
-      }
-    }
   }
 
   if (doc.contains("extra_binds")) {
@@ -332,7 +299,8 @@ Result<PolicyPtr> ParsePolicy(const nlohmann::json& doc, const std::string& secc
   return PolicyPtr(std::move(policy));
 }
 
-Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string& policies_dir) {
+Result<PolicyFile> ReadPolicyFile(const std::string& name_or_path,
+                                  const std::string& policies_dir) {
   const bool is_path =
       name_or_path.find('/') != std::string::npos ||
       (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
@@ -359,9 +327,14 @@ Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string&
     }
     return Status(Code::kNotFound, "policy " + path + " not found" + hint, ENOENT);
   }
-  ASSIGN_OR_RETURN(const json doc, ReadJsonFile(path));
-  auto policy = ParsePolicy(doc, policies_dir + "/seccomp", path);
-  if (!policy.ok()) return policy.status().Annotate("policy " + path);
+  ASSIGN_OR_RETURN(json doc, ReadJsonFile(path));
+  return PolicyFile{path, std::move(doc)};
+}
+
+Result<PolicyPtr> LoadPolicy(const std::string& name_or_path, const std::string& policies_dir) {
+  ASSIGN_OR_RETURN(const PolicyFile file, ReadPolicyFile(name_or_path, policies_dir));
+  auto policy = ParsePolicy(file.doc, policies_dir + "/seccomp", file.path);
+  if (!policy.ok()) return policy.status().Annotate("policy " + file.path);
   return policy;
 }
 
@@ -389,10 +362,13 @@ nlohmann::json PolicyToJson(const Policy& policy) {
     binds.push_back(std::move(j));
   }
   return {
-      {"name", policy.name},         {"description", policy.description},
-      {"limits", std::move(limits)}, {"network", "none"},
-      {"preload", policy.preload},   {"extra_binds", std::move(binds)},
-      {"landlock", policy.landlock}, {"seccomp_profile", SeccompToOci(policy.seccomp)},
+      {"name", policy.name},
+      {"description", policy.description},
+      {"limits", std::move(limits)},
+      {"network", "none"},
+      {"extra_binds", std::move(binds)},
+      {"landlock", policy.landlock},
+      {"seccomp_profile", SeccompToOci(policy.seccomp)},
   };
 }
 

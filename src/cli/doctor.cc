@@ -17,6 +17,7 @@
 #include "jail/policy.h"
 #include "jail/support.h"
 #include "jail/userns.h"
+#include "session/server_policy.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
 #include "util/units.h"
@@ -193,16 +194,16 @@ struct DiskRow {
 
 DiskRow WorkspaceDisk(const Options& opts) {
   DiskRow row;
-  auto policy = jail::LoadPolicy(opts.policy, opts.policies_dir());
+  auto policy = session::LoadServerPolicy(opts.policy, opts.policies_dir());
   if (policy.ok()) {
-    const auto& l = (*policy)->limits;
+    const auto& l = (*policy)->settings;
     row.mechanism =
         "accounting (tree scan + fstatvfs every 250 ms while a cell runs; the cell "
         "is killed by name)";
     row.limits = MiB(l.workspace_bytes) + " and " + std::to_string(l.workspace_inodes) +
                  " files for all sandboxes together; " + MiB(l.workspace_reserve_bytes) + " and " +
                  std::to_string(l.workspace_reserve_inodes) +
-                 " inodes kept free for the client's writes (policy " + (*policy)->name + ")";
+                 " inodes kept free for the client's writes (policy " + (*policy)->name() + ")";
   } else {
     row.mechanism = "unknown";
     row.limits = "policy '" + opts.policy + "' does not load: " + policy.status().ToString();

@@ -18,6 +18,7 @@
 #include "jail/policy.h"
 #include "jail/rlimits.h"
 #include "session/runtime.h"
+#include "session/server_policy.h"
 #include "util/io.h"
 #include "util/units.h"
 
@@ -88,7 +89,8 @@ void Relay(int out_fd, int err_fd) {
 
 Result<int> Exec(const Options& opts) {
   ASSIGN_OR_RETURN(std::string code, ReadCode(opts));
-  ASSIGN_OR_RETURN(jail::PolicyPtr policy, jail::LoadPolicy(opts.policy, opts.policies_dir()));
+  ASSIGN_OR_RETURN(session::ServerPolicyPtr policy,
+                   session::LoadServerPolicy(opts.policy, opts.policies_dir()));
   ASSIGN_OR_RETURN(std::string workspace, EnsureDir(opts.workspace, "workspace"));
 
   std::unique_ptr<jail::CgroupManager> cgroups = jail::CgroupManager::Detect();
@@ -134,16 +136,16 @@ Result<int> Exec(const Options& opts) {
   if (sandbox.cgroup) {
     if (auto usage = sandbox.cgroup->Usage(); usage.ok()) {
       if (usage->oom_kills > 0) {
-        WriteStderr("killed: memory limit " + MiB(policy->limits.memory_bytes) + " exceeded\n");
+        WriteStderr("killed: memory limit " + MiB(policy->limits().memory_bytes) + " exceeded\n");
       }
       if (usage->pids_limit_hits > 0 && !status.task_limit) {
-        WriteStderr("note: process limit " + std::to_string(policy->limits.pids) +
+        WriteStderr("note: process limit " + std::to_string(policy->limits().pids) +
                     " reached (fork/thread creation failed)\n");
       }
     }
   }
   if (status.task_limit) {
-    WriteStderr("killed: process limit " + std::to_string(jail::ProcessLimit(policy->limits)) +
+    WriteStderr("killed: process limit " + std::to_string(jail::ProcessLimit(policy->limits())) +
                 " reached; the sandbox was stopped\n");
   }
   return status.ShellCode();

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "jail/policy.h"
+#include "session/server_policy.h"
 
 namespace mcpx::cli {
 namespace {
@@ -39,14 +40,14 @@ int RunPolicy(const Options& opts) {
     return Fail("unknown --format '" + opts.format + "' (supported: oci)");
   }
 
-  auto policy = jail::LoadPolicy(opts.policy, opts.policies_dir());
+  auto policy = session::LoadServerPolicy(opts.policy, opts.policies_dir());
   if (!policy.ok()) return Fail(policy.status().ToString());
 
   if (action == "show") {
-    WriteStdout(jail::PolicyToJson(**policy).dump(2) + "\n");
+    WriteStdout(session::ServerPolicyToJson(**policy).dump(2) + "\n");
     return 0;
   }
-  const nlohmann::json oci = jail::SeccompToOci((*policy)->seccomp);
+  const nlohmann::json oci = jail::SeccompToOci((*policy)->sandbox->seccomp);
   if (Status st = CheckRoundTrip(oci); !st.ok()) return Fail(st.ToString());
   WriteStdout(oci.dump(2) + "\n");
   std::fprintf(

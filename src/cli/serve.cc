@@ -12,6 +12,7 @@
 #include "session/jailed_kernel.h"
 #include "session/manager.h"
 #include "session/runtime.h"
+#include "session/server_policy.h"
 #include "tools/file_tools.h"
 #include "tools/session_tools.h"
 #include "tools/workspace_resources.h"
@@ -32,7 +33,7 @@ int RunServe(const Options& opts) {
     return 1;
   }
 
-  auto policy = jail::LoadPolicy(opts.policy, opts.policies_dir());
+  auto policy = session::LoadServerPolicy(opts.policy, opts.policies_dir());
   if (!policy.ok()) {
     spdlog::error("cannot load policy '{}': {}", opts.policy, policy.status().ToString());
     return 2;
@@ -63,7 +64,10 @@ int RunServe(const Options& opts) {
   auto sessions = std::make_shared<session::SessionManager>(
       loop->get(),
       std::make_unique<session::JailedKernelFactory>(loop->get(), std::move(kernel_config).value()),
-      *ws, session::ManagerOptions{.limits = (*policy)->limits, .warm_kernels = opts.warm_kernels});
+      *ws,
+      session::ManagerOptions{.sandbox = (*policy)->limits(),
+                              .settings = (*policy)->settings,
+                              .warm_kernels = opts.warm_kernels});
   tools::AddSessionTools(registry, sessions);
 
   mcp::StdioTransport transport(**loop, 0, 1);

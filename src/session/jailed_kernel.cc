@@ -42,7 +42,7 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
                                                           const KernelConfig& config,
                                                           uint64_t serial) {
   std::unique_ptr<JailedKernel> k(
-      new JailedKernel(loop, serial, FrameLimitsFor(config.policy->limits)));
+      new JailedKernel(loop, serial, FrameLimitsFor(config.policy->settings)));
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoStatus(Code::kInternal, "socketpair for the kernel control channel");
@@ -55,14 +55,14 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
   jail::SpawnRequest req =
       PythonSpawnRequest(config, {"/usr/bin/python3", "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
   req.env.push_back("MCPX_KERNEL_FD=3");
-  req.env.push_back("MCPX_PRELOAD=" + JoinPreload(policy.preload));
+  req.env.push_back("MCPX_PRELOAD=" + JoinPreload(policy.settings.preload));
   req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
   req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
   req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
 
   ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
   k->started_ms_ = EventLoop::NowMs();
-  k->start_timeout_s_ = policy.limits.start_timeout_s;
+  k->start_timeout_s_ = policy.settings.start_timeout_s;
   // The child's ends now live in the sandbox; closing ours lets EOF/HUP mean "gone".
   control_child.reset();
   out_pipe.second.reset();

@@ -78,7 +78,7 @@ void ReadResult(const json& msg, const FrameLimits& limits, KernelFrame& f) {
 
 }  // namespace
 
-FrameLimits FrameLimitsFor(const jail::Limits& limits) {
+FrameLimits FrameLimitsFor(const SessionSettings& limits) {
   FrameLimits f;
   f.max_images = limits.max_images;
   f.image_bytes = limits.image_bytes;

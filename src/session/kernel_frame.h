@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "jail/policy.h"
+#include "session/server_policy.h"
 #include "util/status.h"
 
 namespace mcpx::session {
@@ -29,7 +29,7 @@ struct FrameLimits {
 
 // Sized to the largest reply an honest kernel sends under `limits`: its inline images in base64
 // plus room for the result, traceback, notes and a few thousand saved-image paths.
-FrameLimits FrameLimitsFor(const jail::Limits& limits);
+FrameLimits FrameLimitsFor(const SessionSettings& settings);
 
 struct PreloadFailure {
   std::string module;

@@ -75,7 +75,7 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
       ws_(std::move(ws)),
       options_(std::move(options)),
       pool_(loop, factory_.get(), options_.warm_kernels) {
-  const auto& l = options_.limits;
+  const auto& l = options_.settings;
   auto disk = workspace::DiskBudget::Create(
       ws_->root_fd(), {l.workspace_bytes, l.workspace_inodes, l.workspace_reserve_bytes,
                        l.workspace_reserve_inodes});
@@ -145,7 +145,7 @@ ExecutionRef SessionManager::Execute(ExecuteRequest request, ExecuteCallbacks cb
                             " (put large data in a file with write_file)"));
     return {};
   }
-  const auto& limits = options_.limits;
+  const auto& limits = options_.settings;
   auto e = std::make_unique<Execution>();
   e->timeout_s = limits.timeout_default_s;
   if (request.timeout_seconds) {
@@ -206,7 +206,7 @@ void SessionManager::Begin(Session& s) {
   s.running = std::move(s.queue.front());
   s.queue.pop_front();
   Execution& e = *s.running;
-  const auto& limits = options_.limits;
+  const auto& limits = options_.settings;
   e.start_ms = e.last_progress_ms = EventLoop::NowMs();
   e.start_tp = std::chrono::steady_clock::now();
   e.execution_count = ++s.execution_count;
@@ -332,7 +332,7 @@ std::string SessionManager::KillReasonFor(const Session& s, const Execution& e,
       facts.oom_killed = u->oom_kills > (e.usage_start ? e.usage_start->oom_kills : 0);
     }
   }
-  return KillReason(facts, options_.limits);
+  return KillReason(facts, options_.sandbox);
 }
 
 void SessionManager::OnTimeout(const std::string& name, uint64_t exec_id) {
@@ -340,7 +340,7 @@ void SessionManager::OnTimeout(const std::string& name, uint64_t exec_id) {
   if (e == nullptr) return;
   e->timeout_timer = 0;
   Interrupt(*Find(name), ExecStatus::kTimeout,
-            "did not stop within " + std::to_string(options_.limits.interrupt_grace_ms) +
+            "did not stop within " + std::to_string(options_.settings.interrupt_grace_ms) +
                 " ms of the interrupt sent at the " + std::to_string(e->timeout_s) +
                 " s timeout (code that ignores SIGINT, e.g. a long C call)");
 }
@@ -358,7 +358,7 @@ void SessionManager::Cancel(const ExecutionRef& ref) {
   }
   if (s->running && s->running->id == ref.id) {
     Interrupt(*s, ExecStatus::kCancelled,
-              "did not stop within " + std::to_string(options_.limits.interrupt_grace_ms) +
+              "did not stop within " + std::to_string(options_.settings.interrupt_grace_ms) +
                   " ms of the interrupt sent on cancellation");
   }
 }
@@ -371,7 +371,7 @@ void SessionManager::Interrupt(Session& s, ExecStatus status, const std::string&
   const std::string name = s.name;
   const uint64_t id = e.id;
   e.grace_timer =
-      loop_->AddTimer(milliseconds(options_.limits.interrupt_grace_ms), [this, name, id, why] {
+      loop_->AddTimer(milliseconds(options_.settings.interrupt_grace_ms), [this, name, id, why] {
         Execution* running = Running(name, id);
         if (running == nullptr) return;
         running->grace_timer = 0;
@@ -392,7 +392,7 @@ void SessionManager::Tick(const std::string& name, uint64_t exec_id) {
   if (s.kernel && s.kernel->has_cgroup() && e.kill_reason.empty()) {
     if (auto u = s.kernel->Usage();
         u.ok() && e.usage_start && u->pids_limit_hits > e.usage_start->pids_limit_hits) {
-      e.kill_reason = ProcessLimitReason(options_.limits.pids);
+      e.kill_reason = ProcessLimitReason(options_.sandbox.pids);
       s.kernel->Kill();
       return;
     }
@@ -488,7 +488,7 @@ SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame*
       // A fork bomb that ended within the cell still leaves the pids limit hit behind.
       if (out.status != ExecStatus::kKilled && e.usage_start &&
           u->pids_limit_hits > e.usage_start->pids_limit_hits && e.kill_reason.empty()) {
-        e.kill_reason = ProcessLimitReason(options_.limits.pids);
+        e.kill_reason = ProcessLimitReason(options_.sandbox.pids);
         out.status = ExecStatus::kKilled;
         s.kill_reason = e.kill_reason;  // its exit comes after this call has ended
         s.kernel->Kill();
@@ -542,9 +542,9 @@ SessionsReport SessionManager::ListSessions() const {
     info.kernel_restarts = s->kernels_started > 0 ? s->kernels_started - 1 : 0;
     report.sessions.push_back(std::move(info));
   }
-  report.max_sessions = options_.limits.max_sessions;
+  report.max_sessions = options_.settings.max_sessions;
   report.warm_kernels = pool_.size();
-  report.memory_limit_bytes = options_.limits.memory_bytes;
+  report.memory_limit_bytes = options_.sandbox.memory_bytes;
   return report;
 }
 
@@ -570,7 +570,7 @@ bool SessionManager::Reset(const std::string& name) {
 void SessionManager::SweepIdle() {
   sweep_timer_ = loop_->AddTimer(milliseconds(kSweepMs), [this] { SweepIdle(); });
   const int64_t now = EventLoop::NowMs();
-  const int64_t idle_ms = static_cast<int64_t>(options_.limits.idle_timeout_s) * 1000;
+  const int64_t idle_ms = static_cast<int64_t>(options_.settings.idle_timeout_s) * 1000;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     Session& s = *it->second;
     if (!s.running && s.queue.empty() && now - s.last_used_ms > idle_ms) {

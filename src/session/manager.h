@@ -21,6 +21,7 @@
 #include "jail/policy.h"
 #include "session/execution.h"
 #include "session/kernel.h"
+#include "session/server_policy.h"
 #include "session/warm_pool.h"
 #include "util/event_loop.h"
 #include "workspace/disk_budget.h"
@@ -29,8 +30,9 @@
 namespace mcpx::session {
 
 struct ManagerOptions {
-  jail::Limits limits;      // timeouts, output and image caps, sessions, workspace budget
-  size_t warm_kernels = 1;  // kernels kept ready before they are asked for
+  jail::Limits sandbox;      // what each kernel's jail enforces (named in kill reasons)
+  SessionSettings settings;  // timeouts, output and image caps, sessions, workspace budget
+  size_t warm_kernels = 1;   // kernels kept ready before they are asked for
 };
 
 class SessionManager {
@@ -53,7 +55,8 @@ class SessionManager {
   // Kills the session's kernel; returns whether it existed.
   bool Reset(const std::string& session);
 
-  const jail::Limits& limits() const { return options_.limits; }
+  const jail::Limits& sandbox_limits() const { return options_.sandbox; }
+  const SessionSettings& settings() const { return options_.settings; }
 
  private:
   struct Execution;

@@ -33,7 +33,7 @@ Status MakeDirs(const std::string& dir) {
 
 }  // namespace
 
-Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
+Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths& paths,
                                       jail::CgroupManager* cgroups) {
   KernelConfig c;
   c.policy = std::move(policy);
@@ -51,9 +51,9 @@ Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths
 jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<std::string> argv) {
   // BLAS and OpenMP pools sized to the CPU quota: more threads than cores only thrash, and
   // each thread counts against the pids limit.
-  const int threads = std::max(1, static_cast<int>(std::ceil(config.policy->limits.cpus)));
+  const int threads = std::max(1, static_cast<int>(std::ceil(config.policy->limits().cpus)));
   jail::SpawnRequest req;
-  req.policy = config.policy;
+  req.policy = config.policy->sandbox;
   req.rootfs_dir = config.rootfs_dir;
   req.workspace = config.workspace;
   req.packages = config.packages_dir;

@@ -11,14 +11,15 @@
 #include "jail/cgroup.h"
 #include "jail/jail.h"
 #include "jail/policy.h"
+#include "session/server_policy.h"
 #include "util/status.h"
 
 namespace mcpx::session {
 
 // Where the kernel's pieces are on the host; shared by every kernel of a server.
 struct KernelConfig {
-  jail::PolicyPtr policy;  // loaded, so compiled: it carries its seccomp programs
-  std::string rootfs_dir;  // rootfs/ (manifest, etc/)
+  ServerPolicyPtr policy;     // loaded, so compiled: the jail part carries its seccomp programs
+  std::string rootfs_dir;     // rootfs/ (manifest, etc/)
   std::string workspace;      // host workspace, /workspace inside
   std::string packages_dir;   // package overlay, read-only at /opt/mcpx/packages
   std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel
@@ -37,7 +38,7 @@ struct RuntimePaths {
 
 // Creates the state folders and fills a KernelConfig. The font cache is not built here (it takes
 // seconds): see StartMplCachePrep.
-Result<KernelConfig> MakeKernelConfig(jail::PolicyPtr policy, const RuntimePaths& paths,
+Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths& paths,
                                       jail::CgroupManager* cgroups);
 
 // Python `argv` in a sandbox under `config`: the mounts, the cwd (/workspace), the cgroup

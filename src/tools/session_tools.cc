@@ -45,7 +45,7 @@ class ExecutePythonTool : public Tool {
   explicit ExecutePythonTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
 
   json Definition() const override {
-    const auto& limits = m_->limits();
+    const auto& limits = m_->settings();
     return {
         {"name", "execute_python"},
         {"title", "Run Python"},
@@ -58,7 +58,7 @@ class ExecutePythonTool : public Tool {
          "for them). There is no network and no interactive input(). Default timeout " +
              std::to_string(limits.timeout_default_s) + " s (max " +
              std::to_string(limits.timeout_max_s) + " s); memory limit " +
-             std::to_string(limits.memory_bytes >> 20) + " MiB per session."},
+             std::to_string(m_->sandbox_limits().memory_bytes >> 20) + " MiB per session."},
         {"inputSchema",
          {{"type", "object"},
           {"properties",

@@ -14,10 +14,10 @@
 #include <string>
 #include <string_view>
 
-#include "jail/policy.h"
 #include "session/frame_codec.h"
 #include "session/kernel_frame.h"
 #include "session/output_buffer.h"
+#include "session/server_policy.h"
 #include "workspace/encoding.h"
 
 namespace {
@@ -59,7 +59,7 @@ void CheckFrame(const KernelFrame& f, const FrameLimits& limits) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  mcpx::jail::Limits policy;
+  mcpx::session::SessionSettings policy;
   policy.max_images = data[0] % 4;
   policy.image_bytes = uint64_t{16} << (10 + data[0] / 64);  // 16 KiB .. 128 KiB
   const FrameLimits limits = mcpx::session::FrameLimitsFor(policy);

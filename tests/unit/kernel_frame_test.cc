@@ -13,7 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 FrameLimits Limits() {
-  jail::Limits l;
+  SessionSettings l;
   return FrameLimitsFor(l);
 }
 
@@ -154,10 +154,10 @@ TEST(KernelFrameTest, ImagesMustBeCanonicalPngBase64) {
 }
 
 TEST(KernelFrameTest, FrameLimitFollowsThePolicysImages) {
-  jail::Limits small;
+  SessionSettings small;
   small.max_images = 1;
   small.image_bytes = 64 << 10;
-  jail::Limits big;
+  SessionSettings big;
   big.max_images = 8;
   big.image_bytes = 1 << 20;
   EXPECT_LT(FrameLimitsFor(small).max_frame_bytes, FrameLimitsFor(big).max_frame_bytes);

@@ -154,11 +154,11 @@ class SessionManagerTest : public ::testing::Test {
     ASSERT_TRUE(ws.ok()) << ws.status().ToString();
     ws_ = *ws;
     options_.warm_kernels = 0;  // every session starts its own kernel, unless a test says so
-    options_.limits.timeout_default_s = 30;
-    options_.limits.timeout_max_s = 60;
-    options_.limits.interrupt_grace_ms = 50;
-    options_.limits.max_sessions = 4;
-    options_.limits.output_bytes = 1024;
+    options_.settings.timeout_default_s = 30;
+    options_.settings.timeout_max_s = 60;
+    options_.settings.interrupt_grace_ms = 50;
+    options_.settings.max_sessions = 4;
+    options_.settings.output_bytes = 1024;
   }
 
   void TearDown() override {
@@ -528,7 +528,7 @@ TEST_F(SessionManagerTest, FactoryStartFailureIsReportedAndLeavesNoSession) {
 }
 
 TEST_F(SessionManagerTest, SessionLimitIsNamed) {
-  options_.limits.max_sessions = 2;
+  options_.settings.max_sessions = 2;
   auto a = Execute("a", "x");
   auto b = Execute("b", "x");
   auto c = Execute("c", "x");
@@ -585,7 +585,7 @@ TEST_F(SessionManagerTest, NanTimeoutIsInvalid) {
 }
 
 TEST_F(SessionManagerTest, TimeoutAboveTheMaximumIsCappedWithANote) {
-  options_.limits.timeout_max_s = 1;
+  options_.settings.timeout_max_s = 1;
   auto call = Execute("s", "x", 5.0);
   Ready(K(0));
   ReplyOk(K(0), LastId(K(0)));
@@ -818,7 +818,7 @@ TEST_F(SessionManagerTest, ProtocolErrorIsTheKillReason) {
 }
 
 TEST_F(SessionManagerTest, OomKillDuringTheCellNamesTheMemoryLimit) {
-  options_.limits.memory_bytes = 256ull << 20;
+  options_.sandbox.memory_bytes = 256ull << 20;
   auto call = Execute("s", "x = bytearray(1 << 40)");
   K(0).usage = jail::CgroupUsage{};
   K(0).usage->oom_kills = 3;  // earlier cells' OOM kills do not count
@@ -863,8 +863,8 @@ TEST_F(SessionManagerTest, CgroupUsageGivesCpuAndPeakMemoryOfTheCell) {
 }
 
 TEST_F(SessionManagerTest, ForkBombIsStoppedBeforeTheTimeout) {
-  options_.limits.pids = 33;
-  options_.limits.nproc = 500;
+  options_.sandbox.pids = 33;
+  options_.sandbox.nproc = 500;
   auto call = Execute("s", "while True: os.fork()");
   K(0).usage = jail::CgroupUsage{};
   Ready(K(0));
@@ -876,7 +876,7 @@ TEST_F(SessionManagerTest, ForkBombIsStoppedBeforeTheTimeout) {
 }
 
 TEST_F(SessionManagerTest, PidsLimitHitInACellThatRepliedStillKills) {
-  options_.limits.pids = 33;
+  options_.sandbox.pids = 33;
   auto call = Execute("s", "fork a lot, then return");
   K(0).usage = jail::CgroupUsage{};
   Ready(K(0));
@@ -898,7 +898,7 @@ TEST_F(SessionManagerTest, PidsLimitHitInACellThatRepliedStillKills) {
 // When Complete() kills a kernel for the pids limit hit during a cell that replied, the exit
 // arrives with no call running; the next call's notice still says why the server stopped it.
 TEST_F(SessionManagerTest, LostNoticeAfterAPidsLimitKillNamesTheProcessLimit) {
-  options_.limits.pids = 33;
+  options_.sandbox.pids = 33;
   auto call = Execute("s", "fork a lot, then return");
   K(0).usage = jail::CgroupUsage{};
   Ready(K(0));
