@@ -178,7 +178,9 @@ Status ReadLimit(const json& value, const std::string& path, const LimitSpec& sp
 // Reads the jail's limits; the other keys go to `others` for the layers above.
 Status ParseLimits(const json& v, const std::string& path, Limits& l, json& others) {
   if (!v.is_object()) return Error(path, "must be an object, " + Got(v));
-  for (const auto& [key, value] : v.items()) {
+  for (const auto& item : v.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     const auto spec = std::find_if(std::begin(kLimitSpecs), std::end(kLimitSpecs),
                                    [&key](const LimitSpec& s) { return s.name == key; });
     if (spec == std::end(kLimitSpecs)) {
