@@ -229,6 +229,13 @@ class SessionManagerTest : public ::testing::Test {
     f.result = std::move(result);
     Reply(k, id, std::move(f));
   }
+  static void ReplyError(KernelState& k, uint64_t id, ErrorInfo error) {
+    KernelFrame f;
+    f.kind = KernelFrame::Kind::kResult;
+    f.status = "error";
+    f.error = std::move(error);
+    Reply(k, id, std::move(f));
+  }
   static void Output(KernelState& k, int stream, const std::string& text) {
     auto on_output = k.cb.on_output;
     ASSERT_TRUE(on_output) << "the kernel has no session";
@@ -299,11 +306,8 @@ TEST_F(SessionManagerTest, CallReturnsItsOutputResultAndExecutionCount) {
 TEST_F(SessionManagerTest, ErrorReplyGivesStatusErrorWithTheException) {
   auto call = Execute("s", "1/0");
   Ready(K(0));
-  KernelFrame f;
-  f.kind = KernelFrame::Kind::kResult;
-  f.status = "error";
-  f.error = ErrorInfo{"ZeroDivisionError", "division by zero", "Traceback ..."};
-  Reply(K(0), LastId(K(0)), f);
+  ReplyError(K(0), LastId(K(0)),
+             ErrorInfo{"ZeroDivisionError", "division by zero", "Traceback ..."});
   ASSERT_TRUE(call->finished());
   const ExecOutcome& out = call->outcome();
   EXPECT_EQ(out.status, ExecStatus::kError);
@@ -386,11 +390,7 @@ TEST_F(SessionManagerTest, TimeoutInterruptsAndALateReplyIsTimeout) {
   ASSERT_TRUE(RunUntil([&] { return K(0).interrupts > 0; }));
   EXPECT_FALSE(call->finished());
   Output(K(0), 2, "KeyboardInterrupt\n");
-  KernelFrame f;
-  f.kind = KernelFrame::Kind::kResult;
-  f.status = "error";
-  f.error = ErrorInfo{"KeyboardInterrupt", "", ""};
-  Reply(K(0), LastId(K(0)), f);
+  ReplyError(K(0), LastId(K(0)), ErrorInfo{"KeyboardInterrupt", "", ""});
   ASSERT_TRUE(call->finished());
   const ExecOutcome& out = call->outcome();
   EXPECT_EQ(out.status, ExecStatus::kTimeout);
