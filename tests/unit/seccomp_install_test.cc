@@ -27,8 +27,6 @@
 namespace mcpx::jail {
 namespace {
 
-// A pointer that is never mapped: allowed calls taking it fail with EFAULT.
-void* const kBadPtr = reinterpret_cast<void*>(uintptr_t{8});
 constexpr long kTiocsti = 0x5412;
 constexpr long kTcgets = 0x5401;
 
