@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +22,7 @@
 #include "jail/landlock.h"
 #include "jail/mounts.h"
 #include "jail/rootfs.h"
+#include "util/event_loop.h"
 #include "util/io.h"
 
 #ifndef P_PIDFD
@@ -37,12 +37,6 @@ constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP (5.7
 // The child's whole setup, from the go byte to its real process's execve. It takes milliseconds
 // (bench/README.md); this is for a child that will never finish.
 constexpr int64_t kSetupDeadlineMs = 30'000;
-
-int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // struct clone_args from linux/sched.h, which clashes with glibc's <sched.h>.
 struct CloneArgs {
@@ -211,21 +205,15 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
 // Until the child reports a failure or its real process has exec'd (EOF), at most
 // kSetupDeadlineMs. On a timeout the caller's Sandbox kills and reaps the child.
 Status WaitForChildReport(int fd) {
-  const int64_t deadline = MonotonicMs() + kSetupDeadlineMs;
-  for (;;) {
-    const int64_t left = deadline - MonotonicMs();
-    if (left <= 0) {
-      return {Code::kDeadlineExceeded, "sandbox setup did not finish within " +
-                                           std::to_string(kSetupDeadlineMs / 1000) +
-                                           " s; the stuck sandbox was killed"};
-    }
-    pollfd p{fd, POLLIN, 0};
-    const int r = poll(&p, 1, static_cast<int>(left));
-    if (r > 0) return Status::Ok();
-    if (r < 0 && errno != EINTR) {
-      return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
-    }
+  const int r = PollUntil(fd, POLLIN, EventLoop::NowMs() + kSetupDeadlineMs);
+  if (r < 0)
+    return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
+  if (r == 0) {
+    return {Code::kDeadlineExceeded, "sandbox setup did not finish within " +
+                                         std::to_string(kSetupDeadlineMs / 1000) +
+                                         " s; the stuck sandbox was killed"};
   }
+  return Status::Ok();
 }
 
 }  // namespace

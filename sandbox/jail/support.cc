@@ -16,13 +16,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "util/event_loop.h"
 #include "util/io.h"
 #include "util/unique_fd.h"
 
@@ -234,20 +234,15 @@ PythonProbe ProbePython(const std::string& python, const std::vector<std::string
   }
 
   std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const int64_t deadline = EventLoop::NowMs() + timeout_ms;
   bool timed_out = false;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
+    const int pr = PollUntil(rd.get(), POLLIN, deadline);
+    if (pr == 0) {
       timed_out = true;
       break;
     }
-    pollfd p{rd.get(), POLLIN, 0};
-    const int pr = ::poll(&p, 1, static_cast<int>(left));
-    if (pr < 0 && errno == EINTR) continue;
-    if (pr <= 0) continue;
+    if (pr < 0) continue;  // a failed poll is retried until the deadline
     char buf[4096];
     const ssize_t n = RetryEintr([&] { return ::read(rd.get(), buf, sizeof buf); });
     if (n <= 0) break;

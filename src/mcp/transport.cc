@@ -269,8 +269,7 @@ void StdioTransport::Flush(std::chrono::milliseconds timeout) {
       spdlog::warn("dropping {} bytes of output the client did not read", queued_bytes_);
       break;
     }
-    pollfd p{out_fd_, POLLOUT, 0};
-    if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    if (PollUntil(out_fd_, POLLOUT, deadline) < 0) break;
   }
   UpdateWriteWatch();
 }

@@ -1,8 +1,22 @@
 #include "util/io.h"
 
+#include <poll.h>
 #include <unistd.h>
 
+#include "util/event_loop.h"
+
 namespace mcpx {
+
+int PollUntil(int fd, short events, int64_t deadline_ms) {
+  for (;;) {
+    const int64_t left = deadline_ms - EventLoop::NowMs();
+    if (left <= 0) return 0;
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
+    if (r > 0) return 1;
+    if (r < 0 && errno != EINTR) return -1;
+  }
+}
 
 int WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
