@@ -61,7 +61,6 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
   req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
 
   ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
-  k->started_ms_ = EventLoop::NowMs();
   k->start_timeout_s_ = policy.settings.start_timeout_s;
   // The child's ends now live in the sandbox; closing ours lets EOF/HUP mean "gone".
   control_child.reset();

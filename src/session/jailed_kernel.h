@@ -46,8 +46,6 @@ class JailedKernel : public Kernel {
   const std::string& protocol_error() const override { return protocol_error_; }
   std::string StartFailure(const jail::ExitStatus& exit) const override;
   uint64_t serial() const override { return serial_; }
-  pid_t pid() const { return sandbox_.pid; }
-  int64_t started_ms() const { return started_ms_; }
 
   Status Send(const nlohmann::json& message) override;
   // SIGINT to the sandbox's init, which forwards it to Python (KeyboardInterrupt).
@@ -95,7 +93,6 @@ class JailedKernel : public Kernel {
   bool ready_ = false;
   bool alive_ = true;
   bool exit_reported_ = false;
-  int64_t started_ms_ = 0;
   uint32_t start_timeout_s_ = 0;
 };
 

@@ -28,7 +28,6 @@ void WarmPool::Refill() {
   while (!shut_down_ && prepared_ && pool_.size() < size_) {
     auto k = NewKernel();
     if (!k.ok()) {
-      ++failures_;
       spdlog::error("cannot start a warm kernel: {}", k.status().ToString());
       return;  // the next session start tries again and reports the error to the caller
     }

@@ -33,8 +33,6 @@ class WarmPool {
   void Retire(std::unique_ptr<Kernel> kernel);
 
   size_t size() const { return pool_.size(); }
-  // Warm kernels that could not be started since the server began.
-  int failures() const { return failures_; }
 
  private:
   Result<std::unique_ptr<Kernel>> NewKernel() { return factory_->Start(next_serial_++); }
@@ -49,7 +47,6 @@ class WarmPool {
   bool prepared_ = false;
   bool refill_posted_ = false;
   bool shut_down_ = false;
-  int failures_ = 0;
 };
 
 }  // namespace mcpx::session
