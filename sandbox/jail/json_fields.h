@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,30 @@ Result<std::string> ReadString(const nlohmann::json& v, const std::string& path,
                                bool allow_empty = false);
 Result<bool> ReadBool(const nlohmann::json& v, const std::string& path);
 Result<std::vector<std::string>> ReadStringList(const nlohmann::json& v, const std::string& path);
+
+// An unsigned field of struct S as a policy file writes it: read in `unit` within [min, max]
+// and stored times `scale` (bytes for the _mb and _kb keys). The jail's limits and the session's
+// settings are tables of these, which parsing, the key check and `policy show` all walk.
+template <class S>
+struct UintField {
+  std::variant<uint64_t S::*, uint32_t S::*> member;
+  uint64_t min = 0;
+  uint64_t max = 0;
+  std::string_view unit = "";
+  uint64_t scale = 1;
+
+  Status Read(const nlohmann::json& v, const std::string& path, S& s) const {
+    ASSIGN_OR_RETURN(const uint64_t n, ReadUint(v, path, min, max, unit));
+    std::visit(
+        [&](auto m) { s.*m = static_cast<std::remove_reference_t<decltype(s.*m)>>(n * scale); },
+        member);
+    return Status::Ok();
+  }
+  // The value in `unit`, as the file writes it.
+  uint64_t Shown(const S& s) const {
+    return std::visit([&](auto m) -> uint64_t { return s.*m / scale; }, member);
+  }
+};
 
 // Reads and parses a JSON file; duplicate keys are an error (nlohmann would keep the last).
 Result<nlohmann::json> ReadJsonFile(const std::string& path);

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -124,54 +123,44 @@ Result<BindMount> ParseBind(const json& v, const std::string& path) {
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kKiB = 1ull << 10;
 
-// One entry per key of "limits": parsing, the unknown-key check and `policy show` all walk this
-// table. Integers are read in `unit` within [min, max] and stored times `scale` (bytes for the
-// _mb and _kb keys); cpus is a number of cores, checked on its own.
+// One entry per key of "limits": parsing, the key check and `policy show` all walk this table.
+// cpus is a number of cores, checked on its own; the others are UintFields (json_fields.h).
 struct LimitSpec {
   std::string_view name;
-  std::variant<uint64_t Limits::*, uint32_t Limits::*, double Limits::*> member;
-  uint64_t min = 0;
-  uint64_t max = 0;
-  std::string_view unit = "";
-  uint64_t scale = 1;
+  std::variant<UintField<Limits>, double Limits::*> field;
 };
+using U = UintField<Limits>;
 
 const LimitSpec kLimitSpecs[] = {
     // Below 32 MiB the interpreter itself does not start; numpy needs about 40.
-    {"memory_mb", &Limits::memory_bytes, 32, 1ull << 20, "MiB", kMiB},
+    {"memory_mb", U{&Limits::memory_bytes, 32, 1ull << 20, "MiB", kMiB}},
     // Python plus a BLAS thread pool and one subprocess.
-    {"pids", &Limits::pids, 4, 1ull << 22},
+    {"pids", U{&Limits::pids, 4, 1ull << 22}},
     {"cpus", &Limits::cpus},
-    {"tmp_mb", &Limits::tmp_bytes, 1, 1ull << 20, "MiB", kMiB},
-    {"shm_mb", &Limits::shm_bytes, 1, 1ull << 20, "MiB", kMiB},
+    {"tmp_mb", U{&Limits::tmp_bytes, 1, 1ull << 20, "MiB", kMiB}},
+    {"shm_mb", U{&Limits::shm_bytes, 1, 1ull << 20, "MiB", kMiB}},
     // Python needs a few dozen fds; the kernel's nr_open default caps the top.
-    {"nofile", &Limits::nofile, 64, 1ull << 20},
-    {"fsize_mb", &Limits::fsize_bytes, 1, 1ull << 30, "MiB", kMiB},
-    {"nproc", &Limits::nproc, 4, 1ull << 22},
+    {"nofile", U{&Limits::nofile, 64, 1ull << 20}},
+    {"fsize_mb", U{&Limits::fsize_bytes, 1, 1ull << 30, "MiB", kMiB}},
+    {"nproc", U{&Limits::nproc, 4, 1ull << 22}},
     // Kernel-generated signals (SIGCHLD, timers, faults) are never refused; this bounds what
     // the code queues with sigqueue and friends.
-    {"sigpending", &Limits::sigpending, 8, 1ull << 16},
+    {"sigpending", U{&Limits::sigpending, 8, 1ull << 16}},
     // 0: no POSIX message queues (the shipped profiles deny mq_* anyway).
-    {"msgqueue_kb", &Limits::msgqueue_bytes, 0, 1ull << 16, "KiB", kKiB},
-    {"inotify_instances", &Limits::inotify_instances, 0, 1024},
-    {"inotify_watches", &Limits::inotify_watches, 0, 1ull << 20},
+    {"msgqueue_kb", U{&Limits::msgqueue_bytes, 0, 1ull << 16, "KiB", kKiB}},
+    {"inotify_instances", U{&Limits::inotify_instances, 0, 1024}},
+    {"inotify_watches", U{&Limits::inotify_watches, 0, 1ull << 20}},
 };
 
 Status ReadLimit(const json& value, const std::string& path, const LimitSpec& spec, Limits& l) {
-  if (const auto* cores = std::get_if<double Limits::*>(&spec.member)) {
-    if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0.01 ||
-        value.get<double>() > 1024) {
-      return Error(path, "must be a number of cores between 0.01 and 1024, " + Got(value));
-    }
-    l.*(*cores) = value.get<double>();
-    return Status::Ok();
+  if (const auto* field = std::get_if<UintField<Limits>>(&spec.field)) {
+    return field->Read(value, path, l);
   }
-  ASSIGN_OR_RETURN(const uint64_t n, ReadUint(value, path, spec.min, spec.max, spec.unit));
-  if (const auto* wide = std::get_if<uint64_t Limits::*>(&spec.member)) {
-    l.*(*wide) = n * spec.scale;
-  } else {
-    l.*std::get<uint32_t Limits::*>(spec.member) = static_cast<uint32_t>(n);
+  if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0.01 ||
+      value.get<double>() > 1024) {
+    return Error(path, "must be a number of cores between 0.01 and 1024, " + Got(value));
   }
+  l.*std::get<double Limits::*>(spec.field) = value.get<double>();
   return Status::Ok();
 }
 
@@ -344,15 +333,9 @@ nlohmann::json PolicyToJson(const Policy& policy) {
   const Limits& l = policy.limits;
   json limits = json::object();
   for (const LimitSpec& spec : kLimitSpecs) {
-    std::visit(
-        [&](auto member) {
-          if constexpr (std::is_same_v<decltype(member), double Limits::*>) {
-            limits[std::string(spec.name)] = l.*member;
-          } else {
-            limits[std::string(spec.name)] = l.*member / spec.scale;
-          }
-        },
-        spec.member);
+    const auto* field = std::get_if<UintField<Limits>>(&spec.field);
+    limits[std::string(spec.name)] =
+        field != nullptr ? json(field->Shown(l)) : json(l.*std::get<double Limits::*>(spec.field));
   }
   json binds = json::array();
   for (const BindMount& b : policy.extra_binds) {

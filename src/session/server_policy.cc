@@ -3,7 +3,6 @@
 #include <iterator>
 #include <string_view>
 #include <utility>
-#include <variant>
 
 #include "jail/json_fields.h"
 
@@ -12,38 +11,36 @@ namespace {
 
 using jail::Error;
 using jail::Field;
+using jail::UintField;
 using nlohmann::json;
 
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kKiB = 1ull << 10;
 
-// One entry per session key of "limits", like the jail's table (jail/policy.cc): parsing and
-// `policy show` walk it. Read in `unit` within [min, max], stored times `scale`.
+// One entry per session key of "limits", like the jail's table (jail/policy.cc): parsing, the
+// key check and `policy show` walk it.
 struct SettingSpec {
   std::string_view name;
-  std::variant<uint64_t SessionSettings::*, uint32_t SessionSettings::*> member;
-  uint64_t min = 0;
-  uint64_t max = 0;
-  std::string_view unit = "";
-  uint64_t scale = 1;
+  UintField<SessionSettings> field;
 };
 
 const SettingSpec kSettingSpecs[] = {
-    {"timeout_default_s", &SessionSettings::timeout_default_s, 1, 86400, "seconds"},
-    {"timeout_max_s", &SessionSettings::timeout_max_s, 1, 86400, "seconds"},
-    {"interrupt_grace_ms", &SessionSettings::interrupt_grace_ms, 100, 60000, "ms"},
-    {"output_kb", &SessionSettings::output_bytes, 1, 2048, "KiB", kKiB},
-    {"image_kb", &SessionSettings::image_bytes, 16, 4096, "KiB", kKiB},
-    {"max_images", &SessionSettings::max_images, 0, 64},
-    {"max_sessions", &SessionSettings::max_sessions, 1, 256},
-    {"idle_timeout_s", &SessionSettings::idle_timeout_s, 10, 7 * 86400, "seconds"},
-    {"start_timeout_s", &SessionSettings::start_timeout_s, 1, 3600, "seconds"},
+    {"timeout_default_s", {&SessionSettings::timeout_default_s, 1, 86400, "seconds"}},
+    {"timeout_max_s", {&SessionSettings::timeout_max_s, 1, 86400, "seconds"}},
+    {"interrupt_grace_ms", {&SessionSettings::interrupt_grace_ms, 100, 60000, "ms"}},
+    {"output_kb", {&SessionSettings::output_bytes, 1, 2048, "KiB", kKiB}},
+    {"image_kb", {&SessionSettings::image_bytes, 16, 4096, "KiB", kKiB}},
+    {"max_images", {&SessionSettings::max_images, 0, 64}},
+    {"max_sessions", {&SessionSettings::max_sessions, 1, 256}},
+    {"idle_timeout_s", {&SessionSettings::idle_timeout_s, 10, 7 * 86400, "seconds"}},
+    {"start_timeout_s", {&SessionSettings::start_timeout_s, 1, 3600, "seconds"}},
     // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
     // reserve must leave room for one write_file of a typical size and its temp file.
-    {"workspace_mb", &SessionSettings::workspace_bytes, 8, 1ull << 30, "MiB", kMiB},
-    {"workspace_inodes", &SessionSettings::workspace_inodes, 64, 1ull << 32},
-    {"workspace_reserve_mb", &SessionSettings::workspace_reserve_bytes, 1, 1ull << 20, "MiB", kMiB},
-    {"workspace_reserve_inodes", &SessionSettings::workspace_reserve_inodes, 8, 1ull << 24},
+    {"workspace_mb", {&SessionSettings::workspace_bytes, 8, 1ull << 30, "MiB", kMiB}},
+    {"workspace_inodes", {&SessionSettings::workspace_inodes, 64, 1ull << 32}},
+    {"workspace_reserve_mb",
+     {&SessionSettings::workspace_reserve_bytes, 1, 1ull << 20, "MiB", kMiB}},
+    {"workspace_reserve_inodes", {&SessionSettings::workspace_reserve_inodes, 8, 1ull << 24}},
 };
 
 constexpr std::string_view kSessionFields[] = {"preload"};
@@ -87,14 +84,7 @@ Status CheckKeys(const json& doc) {
 // `rest`: the limits the jail did not read, all known (CheckKeys).
 Status ParseLimits(const json& rest, SessionSettings& s) {
   for (const auto& [key, value] : rest.items()) {
-    const SettingSpec& spec = *FindSpec(key);
-    ASSIGN_OR_RETURN(const uint64_t n,
-                     jail::ReadUint(value, Field("limits", key), spec.min, spec.max, spec.unit));
-    if (const auto* wide = std::get_if<uint64_t SessionSettings::*>(&spec.member)) {
-      s.*(*wide) = n * spec.scale;
-    } else {
-      s.*std::get<uint32_t SessionSettings::*>(spec.member) = static_cast<uint32_t>(n);
-    }
+    RETURN_IF_ERROR(FindSpec(key)->field.Read(value, Field("limits", key), s));
   }
   if (s.timeout_default_s > s.timeout_max_s) {
     return Error("limits.timeout_default_s", "must not exceed timeout_max_s (" +
@@ -153,11 +143,7 @@ Result<ServerPolicyPtr> LoadServerPolicy(const std::string& name_or_path,
 json ServerPolicyToJson(const ServerPolicy& policy) {
   json j = jail::PolicyToJson(*policy.sandbox);
   for (const SettingSpec& spec : kSettingSpecs) {
-    std::visit(
-        [&](auto member) {
-          j["limits"][std::string(spec.name)] = policy.settings.*member / spec.scale;
-        },
-        spec.member);
+    j["limits"][std::string(spec.name)] = spec.field.Shown(policy.settings);
   }
   j["preload"] = policy.settings.preload;
   return j;
