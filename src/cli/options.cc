@@ -42,6 +42,18 @@ bool IsCommand(std::string_view s) {
          s == "version";
 }
 
+// A flag's count: decimal digits only, no more of them than `max` has, within [min, max].
+Result<size_t> Count(std::string_view flag, const std::string& v, size_t min, size_t max,
+                     std::string_view what) {
+  const bool digits = !v.empty() && v.size() <= std::to_string(max).size() &&
+                      v.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoul(v) < min || std::stoul(v) > max) {
+    return InvalidArgument(std::string(flag) + " needs a number of " + std::string(what) +
+                           " from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<size_t>(std::stoul(v));
+}
+
 }  // namespace
 
 std::string Usage() {
@@ -107,17 +119,10 @@ Result<Options> ParseOptions(int argc, char** argv) {
       ASSIGN_OR_RETURN(o.format, value(a));
     } else if (a == "--warm") {
       ASSIGN_OR_RETURN(std::string v, value(a));
-      if (v.empty() || v.size() > 2 || v.find_first_not_of("0123456789") != std::string::npos) {
-        return InvalidArgument("--warm needs a number of kernels from 0 to 99");
-      }
-      o.warm_kernels = static_cast<size_t>(std::stoul(v));
+      ASSIGN_OR_RETURN(o.warm_kernels, Count(a, v, 0, 99, "kernels"));
     } else if (a == "--tools-page-size") {
       ASSIGN_OR_RETURN(std::string v, value(a));
-      if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(v) == 0) {
-        return InvalidArgument("--tools-page-size needs a number of tools from 1 to 9999");
-      }
-      o.tools_page_size = static_cast<size_t>(std::stoul(v));
+      ASSIGN_OR_RETURN(o.tools_page_size, Count(a, v, 1, 9999, "tools"));
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "-c") {
