@@ -12,17 +12,16 @@
 
 #include "jail/policy.h"
 #include "jail/seccomp_compiler.h"
-#include "util/unique_fd.h"
+#include "policy_docs.h"
 
 namespace mcpx::jail {
 namespace {
 
 using nlohmann::json;
 
-const std::string kPolicies = std::string(MCPX_SOURCE_DIR) + "/policies";
-const std::string kSeccompDir = kPolicies + "/seccomp";
-
-json Minimal() { return json{{"name", "t"}, {"seccomp_profile", "default.json"}}; }
+using policy_docs::kPolicies;
+using policy_docs::kSeccompDir;
+using policy_docs::Minimal;
 
 std::string ProfileError(const json& doc) {
   auto p = ParseSeccompProfile(doc);

@@ -7,15 +7,16 @@
 
 #include <string>
 
+#include "policy_docs.h"
+
 namespace mcpx::session {
 namespace {
 
 using nlohmann::json;
 
-const std::string kPolicies = std::string(MCPX_SOURCE_DIR) + "/policies";
-const std::string kSeccompDir = kPolicies + "/seccomp";
-
-json Minimal() { return json{{"name", "t"}, {"seccomp_profile", "default.json"}}; }
+using policy_docs::kPolicies;
+using policy_docs::kSeccompDir;
+using policy_docs::Minimal;
 
 // Applies a JSON pointer assignment ("/limits/memory_mb" = -1) to a minimal policy and returns
 // the error message ("" when it loads).
