@@ -16,9 +16,10 @@ ALLOWED = {
     "jail": {"util"},
     "workspace": {"util"},
     "session": {"util", "jail", "workspace"},
+    "packages": {"util", "jail", "session"},
     "mcp": {"util"},
-    "tools": {"util", "workspace", "session", "mcp"},
-    "cli": {"util", "jail", "workspace", "session", "mcp", "tools"},
+    "tools": {"util", "workspace", "session", "packages", "mcp"},
+    "cli": {"util", "jail", "workspace", "session", "packages", "mcp", "tools"},
     "main": {"util", "cli"},
 }
 MAX_LINES = 600
