@@ -226,6 +226,8 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(MountsInChild(plan.mounts));
   // Needs CAP_NET_ADMIN in our net namespace.
   STEP(LoopbackUpInChild());
+  // Once loopback is up, with the namespace's own view; before MapFds moves the report socket.
+  STEP(ListenerToParentInChild(plan.listen_port, sync_fd));
   // All but RLIMIT_AS, which the real process sets for itself before execve (rlimits.h).
   STEP(RlimitsInChild(plan.rlimits));
   STEP(NewSession());

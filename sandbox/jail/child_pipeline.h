@@ -51,6 +51,7 @@ struct ChildPlan {
   std::vector<FdMapping> fds;           // sorted by child_fd, child_fd unique
   std::vector<int> fd_scratch;          // fds.size() slots for the child's temporary copies
   AddressRange server_args;  // the server's argv strings, wiped so /proc/1/cmdline shows none
+  uint16_t listen_port = 0;  // ListenerToParentInChild (net.h); 0: none
   ExecPlan exec;
   InitWatch init;  // init.note_fd: a parent fd, moved next to the sync fd by MapFds
 };

@@ -21,6 +21,7 @@
 #include "jail/caps.h"
 #include "jail/landlock.h"
 #include "jail/mounts.h"
+#include "jail/net.h"
 #include "jail/rootfs.h"
 #include "util/event_loop.h"
 #include "util/io.h"
@@ -130,6 +131,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   ASSIGN_OR_RETURN(m.rootfs, LoadRootfsManifest(req.rootfs_dir));
   m.workspace = req.workspace;
   m.packages = req.packages;
+  m.packages_writable = req.packages_writable;
   m.kernel = req.kernel_dir;
   m.extra_binds = policy.extra_binds;
   m.extra_binds.insert(m.extra_binds.end(), req.extra_binds.begin(), req.extra_binds.end());
@@ -140,8 +142,16 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   plan.rlimits = BuildRlimitPlan(policy.limits, memory_in_cgroup);
   plan.userns_limits = BuildUserNsLimitPlan(policy.limits);
   ASSIGN_OR_RETURN(plan.last_cap, LastCapFromParent());
-  plan.landlock = BuildLandlockPlan(
-      {.enabled = policy.landlock, .workspace = !req.workspace.empty()}, landlock_abi);
+  // What the mounts make writable, Landlock allows writing (and nothing else).
+  std::vector<std::string> writable;
+  if (!req.packages.empty() && req.packages_writable) writable.push_back(kPackagesPath);
+  for (const BindMount& b : m.extra_binds) {
+    if (b.writable) writable.push_back(b.target);
+  }
+  plan.landlock = BuildLandlockPlan({.enabled = policy.landlock,
+                                     .workspace = !req.workspace.empty(),
+                                     .writable = std::move(writable)},
+                                    landlock_abi);
 
   plan.seccomp = policy.seccomp_programs;
 
@@ -149,6 +159,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   RETURN_IF_ERROR(ValidateFds(plan.fds));
   plan.fd_scratch.assign(plan.fds.size(), -1);
 
+  plan.listen_port = req.listen_port;
   plan.exec.path = req.argv.front();
   plan.exec.args = req.argv;
   plan.exec.env = req.env;
@@ -202,6 +213,28 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
   return static_cast<pid_t>(pid);
 }
 
+// One message of the setup socket: a FailureRecord, or the listener note with its fd (`passed`).
+ssize_t ReceiveReport(int fd, FailureRecord* rec, UniqueFd* passed) {
+  iovec iov{rec, sizeof(*rec)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n = RetryEintr([&] { return recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
+  for (cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
+       c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int received = -1;
+      memcpy(&received, CMSG_DATA(c), sizeof(int));
+      passed->reset(received);
+    }
+  }
+  return n;
+}
+
 // Until the child reports a failure or its real process has exec'd (EOF), at most
 // kSetupDeadlineMs. On a timeout the caller's Sandbox kills and reaps the child.
 Status WaitForChildReport(int fd) {
@@ -230,7 +263,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
                            "ParsePolicy)");
   }
   Sandbox sb;
-  ASSIGN_OR_RETURN(sb.ids, PlanIdMap(req.workspace));
+  ASSIGN_OR_RETURN(sb.ids, PlanIdMap(req.identity_dir.empty() ? req.workspace : req.identity_dir));
   if (req.cgroups != nullptr) {
     CgroupLimits limits{policy.limits.memory_bytes, policy.limits.pids, policy.limits.cpus};
     auto cg = req.cgroups->Create(req.cgroup_name.empty() ? DefaultCgroupName() : req.cgroup_name,
@@ -292,12 +325,30 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   }
   // The child's steps take milliseconds; one that is stuck (a lock copied from another thread of
   // the server, a hung mount source) must not hold the server's event loop forever.
-  RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
   FailureRecord rec;
-  const ssize_t n =
-      RetryEintr([&] { return recv(parent_end.get(), &rec, sizeof(rec), MSG_DONTWAIT); });
-  if (n < 0) return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
-  if (n == 0) return sb;  // EOF: the real process has exec'd (its copy closed at execve)
+  ssize_t n = 0;
+  for (;;) {
+    RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
+    UniqueFd passed;
+    n = ReceiveReport(parent_end.get(), &rec, &passed);
+    if (n < 0) {
+      return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
+    }
+    if (n != 1) break;
+    // The listener message (net.h): once, and only when asked for.
+    if (!passed || req.listen_port == 0 || sb.listener ||
+        reinterpret_cast<const char*>(&rec)[0] != kListenerNote) {
+      return Internal("sandbox setup: unexpected message from the child");
+    }
+    sb.listener = std::move(passed);
+  }
+  if (n == 0) {
+    // EOF: the real process has exec'd (its copy closed at execve)
+    if (req.listen_port != 0 && !sb.listener) {
+      return Internal("sandbox setup: the child sent no proxy socket");
+    }
+    return sb;
+  }
   if (n != static_cast<ssize_t>(sizeof(rec))) {
     return Internal("sandbox setup: malformed report from the child");
   }
@@ -322,6 +373,7 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       landlock_abi(other.landlock_abi),
       seccomp(other.seccomp),
       ids(other.ids),
+      listener(std::move(other.listener)),
       exit_(other.exit_),
       init_note_(std::move(other.init_note_)) {}
 
@@ -334,6 +386,7 @@ Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
     landlock_abi = other.landlock_abi;
     seccomp = other.seccomp;
     ids = other.ids;
+    listener = std::move(other.listener);
     exit_ = other.exit_;
     init_note_ = std::move(other.init_note_);
   }

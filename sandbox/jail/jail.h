@@ -12,6 +12,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,17 +29,25 @@
 namespace mcpx::jail {
 
 struct SpawnRequest {
-  PolicyPtr policy;        // required
-  std::string rootfs_dir;  // holds `manifest` and etc/
-  std::string workspace;   // host dir -> /workspace read-write (empty: none)
-  std::string packages;    // host dir -> /opt/mcpx/packages, read-only (empty: not mounted)
-  std::string kernel_dir;  // host dir -> /opt/mcpx/kernel, read-only (empty: not mounted)
+  PolicyPtr policy;                // required
+  std::string rootfs_dir;          // holds `manifest` and etc/
+  std::string workspace;           // host dir -> /workspace read-write (empty: none)
+  std::string packages;            // host dir -> /opt/mcpx/packages, read-only (empty: not mounted)
+  bool packages_writable = false;  // the installer's jail: the overlay writable (no workspace)
+  std::string kernel_dir;          // host dir -> /opt/mcpx/kernel, read-only (empty: not mounted)
   std::vector<BindMount> extra_binds;  // in addition to policy->extra_binds
 
   std::vector<std::string> argv;  // argv[0] is the program's path inside the sandbox
   std::vector<std::string> env;   // "KEY=VALUE", exactly; nothing is inherited
   std::string cwd;                // default: /workspace (/tmp without a workspace)
-  std::vector<FdMapping> fds;     // parent fd -> child fd; everything else is closed
+  // The folder whose owner the sandbox's host identity follows (userns.h PlanIdMap); default:
+  // the workspace. The installer's jail has no workspace and follows the package overlay.
+  std::string identity_dir;
+  std::vector<FdMapping> fds;  // parent fd -> child fd; everything else is closed
+
+  // A listening socket on 127.0.0.1:listen_port inside the sandbox's net namespace, handed to
+  // the caller in Sandbox::listener (the installer's proxy port). 0: none.
+  uint16_t listen_port = 0;
 
   CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
   std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
@@ -68,6 +78,7 @@ class Sandbox {
   int landlock_abi = 0;            // 0: Landlock inactive
   bool seccomp = false;
   IdMap ids;
+  UniqueFd listener;  // SpawnRequest::listen_port's socket, listening inside the namespace
 
   // Sends `sig` to init, which forwards SIGINT/SIGTERM/SIGHUP/SIGUSR1/SIGUSR2 to the process.
   Status Signal(int sig) const;

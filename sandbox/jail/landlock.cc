@@ -76,6 +76,7 @@ LandlockPlan BuildLandlockPlan(const LandlockRequest& r, int abi) {
   // The workspace gets no FIFOs, sockets or symlinks: the server's file tools refuse them, and
   // code that plants them is up to something.
   if (r.workspace) add(kWorkspacePath, kRead | kWriteTree);
+  for (const std::string& dir : r.writable) add(dir, kRead | kWriteTree);
   add("/tmp", kRead | kWriteTree | kSpecial);
   add("/dev/shm", kRead | kWriteTree | kSpecial);
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}) {

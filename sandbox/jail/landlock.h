@@ -29,8 +29,9 @@ struct LandlockPlan {
 
 struct LandlockRequest {
   bool enabled = true;
-  bool workspace = true;      // /workspace writable
-  bool scope_signals = true;  // with signals scoped, the sandbox can signal only itself
+  bool workspace = true;              // /workspace writable
+  std::vector<std::string> writable;  // more folders writable, like the workspace
+  bool scope_signals = true;          // with signals scoped, the sandbox can signal only itself
 };
 
 LandlockPlan BuildLandlockPlan(const LandlockRequest& request, int abi);

@@ -122,8 +122,11 @@ Result<MountPlan> BuildMountPlan(const MountRequest& r) {
                            std::string("bind ") + kKernelPath));
   }
   if (!r.packages.empty()) {
-    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath, kRoBindAttrs, true, false,
-                           std::string("bind ") + kPackagesPath));
+    RETURN_IF_ERROR(b.Bind(r.packages, kPackagesPath,
+                           r.packages_writable
+                               ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+                               : kRoBindAttrs,
+                           true, false, std::string("bind ") + kPackagesPath));
   }
   if (!r.workspace.empty()) {
     // noexec: uploaded binaries cannot be run directly; `python3 script.py` still works since

@@ -28,6 +28,7 @@ struct MountRequest {
   std::vector<RootfsEntry> rootfs;  // from the manifest
   std::string workspace;            // host dir -> /workspace rw; empty: none
   std::string packages;             // host dir -> kPackagesPath; empty: none
+  bool packages_writable = false;   // the installer's jail only; kernels see it read-only
   std::string kernel;               // host dir -> kKernelPath ro; empty: none
   std::vector<BindMount> extra_binds;
   uint64_t tmp_bytes = 0;

@@ -1,6 +1,7 @@
 #include "jail/net.h"
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +23,38 @@ ChildFailure LoopbackUpInChild() {
     if (ioctl(fd, SIOCSIFFLAGS, &req) != 0) f = ChildFail("bring up lo");
   }
   close(fd);
+  return f;
+}
+
+ChildFailure ListenerToParentInChild(uint16_t port, int report_fd) {
+  if (port == 0) return ChildOk();
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ChildFail("listen on the proxy port");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ChildFailure f;
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(fd, 64) != 0) {
+    f = ChildFail("listen on the proxy port");
+  } else {
+    char note = kListenerNote;
+    iovec iov{&note, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (sendmsg(report_fd, &msg, MSG_NOSIGNAL) != 1) f = ChildFail("send the proxy port");
+  }
+  close(fd);  // the message holds the socket until the parent receives it
   return f;
 }
 

@@ -207,6 +207,37 @@ TEST_F(JailTest, NoNetworkOnlyLoopback) {
   EXPECT_EQ(run.out.find("connected"), std::string::npos) << run.out;
 }
 
+// The listener the jail hands out lives in the sandbox's namespace: code there reaches it on its
+// own 127.0.0.1, the server accepts on it, and nothing in the sandbox holds the socket itself.
+TEST_F(JailTest, ListenerInsideTheNamespaceIsHandedToTheParent) {
+  SpawnRequest req = Request({"/usr/bin/python3", "-c",
+                              "import os, socket\n"
+                              "print(sorted(os.listdir('/proc/self/fd')), flush=True)\n"
+                              "s = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
+                              "s.sendall(b'hello from inside')\n"
+                              "s.close()\n"});
+  req.listen_port = 3128;
+  auto started = StartWithPipe(std::move(req));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_TRUE(started->sb.listener);
+  UniqueFd conn(accept4(started->sb.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn) << strerror(errno);
+  EXPECT_EQ(ReadAll(conn.get()), "hello from inside");
+  const std::string out = ReadAll(started->out.get());
+  // fds 0, 1, 2 and the one listdir opens: the listening socket is not among them.
+  EXPECT_EQ(out, "['0', '1', '2', '3']\n");
+  auto st = started->sb.Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->ShellCode(), 0);
+}
+
+TEST_F(JailTest, NoListenerUnlessAsked) {
+  auto started = StartWithPipe(Request({"/bin/true"}));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_FALSE(started->sb.listener);
+  ASSERT_TRUE(started->sb.Wait().ok());
+}
+
 TEST_F(JailTest, HostPathsAreAbsent) {
   Run run = RunPython(
       "import os\n"
