@@ -231,6 +231,44 @@ TEST_F(JailTest, ListenerInsideTheNamespaceIsHandedToTheParent) {
   EXPECT_EQ(st->ShellCode(), 0);
 }
 
+// The package overlay: read-only for kernels; the installer's jail alone writes it, and Landlock
+// lets it (a writable mount that Landlock does not list would still refuse the write).
+TEST_F(JailTest, PackagesAreReadOnlyUnlessTheSpawnAsksForThemWritable) {
+  const std::string packages = base_ + "/packages";
+  fs::create_directories(packages);
+  chmod(packages.c_str(), 0777);  // the sandbox's host identity may differ from ours
+  const std::string code =
+      "import errno\n"
+      "try:\n"
+      "  open('/opt/mcpx/packages/f', 'w').write('x'); print('wrote')\n"
+      "except OSError as e:\n"
+      "  print(errno.errorcode[e.errno])\n";
+  SpawnRequest ro = Request({"/usr/bin/python3"});
+  ro.packages = packages;
+  EXPECT_EQ(RunPython(code, ro).out, "EROFS\n");
+  EXPECT_FALSE(fs::exists(packages + "/f"));
+
+  SpawnRequest rw = Request({"/usr/bin/python3"});
+  rw.packages = packages;
+  rw.packages_writable = true;
+  rw.workspace.clear();
+  rw.identity_dir = packages;
+  EXPECT_EQ(RunPython(code, rw).out, "wrote\n");
+  EXPECT_TRUE(fs::exists(packages + "/f"));
+}
+
+TEST_F(JailTest, WritableBindsAreWritableThroughLandlock) {
+  const std::string dir = base_ + "/cache";
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0777);
+  SpawnRequest req = Request({"/usr/bin/python3"});
+  req.extra_binds.push_back(
+      BindMount{.source = dir, .target = "/opt/mcpx/pip-cache", .writable = true, .reason = "t"});
+  Run run = RunPython("open('/opt/mcpx/pip-cache/f', 'w').write('x'); print('wrote')", req);
+  EXPECT_EQ(run.out, "wrote\n");
+  EXPECT_TRUE(fs::exists(dir + "/f"));
+}
+
 TEST_F(JailTest, NoListenerUnlessAsked) {
   auto started = StartWithPipe(Request({"/bin/true"}));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
