@@ -17,6 +17,7 @@
 #include "jail/jail.h"
 #include "jail/policy.h"
 #include "jail/rlimits.h"
+#include "session/overlay.h"
 #include "session/runtime.h"
 #include "session/server_policy.h"
 #include "util/io.h"
@@ -113,7 +114,7 @@ Result<int> Exec(const Options& opts) {
   UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
 
   jail::SpawnRequest req =
-      session::PythonSpawnRequest(config, {"/usr/bin/python3", "-c", std::move(code)});
+      session::PythonSpawnRequest(config, {session::kOverlayPython, "-c", std::move(code)});
   // A plain script has no kernel to pick a backend; the font cache folder is read-only.
   req.env.push_back("MPLBACKEND=Agg");
   req.env.push_back("MPLCONFIGDIR=/tmp/matplotlib");

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "session/overlay.h"
 #include "util/io.h"
 #include "util/utf8.h"
 
@@ -53,7 +54,7 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
 
   const auto& policy = *config.policy;
   jail::SpawnRequest req =
-      PythonSpawnRequest(config, {"/usr/bin/python3", "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
+      PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
   req.env.push_back("MCPX_KERNEL_FD=3");
   req.env.push_back("MCPX_PRELOAD=" + JoinPreload(policy.settings.preload));
   req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);

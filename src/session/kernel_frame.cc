@@ -1,6 +1,7 @@
 #include "session/kernel_frame.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,18 @@ ErrorInfo ReadError(const json& err, const char* default_type, const char* defau
                    Str(err, "traceback", "", kMaxTracebackChars)};
 }
 
+// A Python identifier in ASCII, as the kernel reports top-level module names.
+bool IsModuleName(const std::string& s) {
+  if (s.empty() || s.size() > kMaxModuleNameChars ||
+      std::isdigit(static_cast<unsigned char>(s[0]))) {
+    return false;
+  }
+  for (const char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
 void ReadResult(const json& msg, const FrameLimits& limits, KernelFrame& f) {
   f.status = Str(msg, "status", "error", 16) == "ok" ? "ok" : "error";
   if (const json* r = Field(msg, "result"); r != nullptr && r->is_string()) {
@@ -73,6 +86,12 @@ void ReadResult(const json& msg, const FrameLimits& limits, KernelFrame& f) {
   if (const json* c = Field(msg, "cpu_ms"); c != nullptr && c->is_number()) {
     const double v = c->get<double>();
     if (v >= 0 && v < 1e15) f.cpu_ms = v;
+  }
+  for (const auto& m : Arr(msg, "imports")) {
+    if (f.imports.size() >= kMaxImportsPerFrame) break;
+    if (m.is_string() && IsModuleName(m.get_ref<const std::string&>())) {
+      f.imports.push_back(m.get<std::string>());
+    }
   }
 }
 
@@ -139,6 +158,17 @@ Result<KernelFrame> ParseKernelFrame(std::string_view payload, const FrameLimits
   } else if (kind == "result") {
     f.kind = KernelFrame::Kind::kResult;
     ReadResult(msg, limits, f);
+  } else if (kind == "install") {
+    f.kind = KernelFrame::Kind::kInstall;
+    const json* req = Field(msg, "requirement");
+    if (req == nullptr || !req->is_string() || req->get_ref<const std::string&>().empty() ||
+        req->get_ref<const std::string&>().size() > kMaxRequirementChars) {
+      return Status(Code::kInternal, "an install frame without a requirement string of at most " +
+                                         std::to_string(kMaxRequirementChars) + " bytes");
+    }
+    f.requirement = req->get<std::string>();
+    const json* up = Field(msg, "upgrade");
+    f.upgrade = up != nullptr && up->is_boolean() && up->get<bool>();
   } else if (kind == "error") {
     f.kind = KernelFrame::Kind::kError;
     f.status = "error";

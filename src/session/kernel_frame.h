@@ -50,7 +50,7 @@ struct CheckedImage {
 };
 
 struct KernelFrame {
-  enum class Kind { kReady, kResult, kError, kOther };
+  enum class Kind { kReady, kResult, kError, kInstall, kOther };
   Kind kind = Kind::kOther;
   std::optional<uint64_t> id;  // only an unsigned integer id can match a request of ours
 
@@ -65,6 +65,12 @@ struct KernelFrame {
   std::vector<std::string> saved_images;
   std::vector<std::string> notes;
   std::optional<double> cpu_ms;
+  // Top-level modules the session imported since its previous reply (names checked).
+  std::vector<std::string> imports;
+
+  // kInstall: a cell's `%pip install` (package_port.h); the requirement is checked later.
+  std::string requirement;
+  bool upgrade = false;
 };
 
 // Caps on what a frame may carry into a reply; an honest kernel stays far below them.
@@ -75,6 +81,9 @@ inline constexpr size_t kMaxNotes = 16;
 inline constexpr size_t kMaxNoteChars = 2u << 10;
 inline constexpr size_t kMaxSavedPaths = 64;
 inline constexpr size_t kMaxPreloadFailures = 16;
+inline constexpr size_t kMaxImportsPerFrame = 2000;
+inline constexpr size_t kMaxModuleNameChars = 100;
+inline constexpr size_t kMaxRequirementChars = 1024;
 
 // `payload` is one frame's JSON text. An error names what was wrong, as a noun phrase ("a
 // control frame ..."), and means the kernel broke the protocol.

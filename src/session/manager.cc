@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "session/kill_reason.h"
+#include "session/manager_state.h"
 #include "session/output_buffer.h"
 #include "util/units.h"
 
@@ -33,40 +34,6 @@ double DurationMs(std::chrono::steady_clock::time_point since) {
 }
 
 }  // namespace
-
-struct SessionManager::Execution {
-  uint64_t id = 0;
-  ExecuteCallbacks cb;
-  std::string code;
-  double timeout_s = 0;
-  std::string timeout_note;  // set when timeout_seconds was capped
-  std::string spill[3];      // [1] stdout, [2] stderr: the full text once truncated
-  std::unique_ptr<OutputBuffer> out[3];
-  int64_t start_ms = 0;
-  std::chrono::steady_clock::time_point start_tp;  // duration_ms at sub-millisecond precision
-  std::optional<ExecStatus> forced_status;         // timeout or cancelled once interrupted
-  std::string kill_reason;                         // set by whoever decided to kill the kernel
-  EventLoop::TimerId timeout_timer = 0, grace_timer = 0, tick_timer = 0;
-  std::optional<jail::CgroupUsage> usage_start;
-  int64_t last_progress_ms = 0;
-  double last_progress = 0;
-  std::string state_notice;  // "previous kernel lost" notice for this call
-  uint64_t execution_count = 0;
-  workspace::DiskMark disk_start;  // the workspace when the cell began (disk_budget.h)
-};
-
-struct SessionManager::Session {
-  std::string name;
-  std::unique_ptr<Kernel> kernel;
-  std::deque<std::unique_ptr<Execution>> queue;
-  std::unique_ptr<Execution> running;
-  uint64_t execution_count = 0;
-  int64_t created_ms = 0;
-  int64_t last_used_ms = 0;
-  std::string lost_notice;
-  std::string kill_reason;  // why the manager stopped the kernel when no call was running
-  uint64_t kernels_started = 0;
-};
 
 SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> factory,
                                std::shared_ptr<workspace::Workspace> ws, ManagerOptions options)
@@ -132,6 +99,8 @@ Status SessionManager::EnsureKernel(Session& s) {
       [this, name](int stream, std::string_view data) { OnKernelOutput(name, stream, data); },
       [this, name, serial](jail::ExitStatus exit) { OnKernelExit(name, serial, exit); }});
   s.kernel = std::move(k);
+  s.imports.clear();
+  s.installing = false;
   ++s.kernels_started;
   return Status::Ok();
 }
@@ -234,6 +203,7 @@ void SessionManager::Begin(Session& s) {
                 {"image_max_bytes", limits.image_bytes},
                 {"image_max_pixels", kImageMaxPixels}}},
               {"output_dir", std::string("/workspace/") + kOutputsDir}};
+  if (packages_generation_ != 0) req["packages_generation"] = packages_generation_;
   e.code.clear();
   e.code.shrink_to_fit();
   if (auto st = s.kernel->Send(req); !st.ok()) {
@@ -262,6 +232,13 @@ void SessionManager::OnKernelMessage(const std::string& name, const KernelFrame&
     return Pump(*s);
   }
   if (!s->running) return;
+  if (msg.kind == KernelFrame::Kind::kInstall) return OnInstallFrame(*s, msg);
+  if (msg.kind == KernelFrame::Kind::kResult) {
+    for (const std::string& m : msg.imports) {
+      if (s->imports.size() >= kMaxTrackedImports) break;
+      s->imports.insert(m);
+    }
+  }
   if (msg.id == s->running->id &&
       (msg.kind == KernelFrame::Kind::kResult || msg.kind == KernelFrame::Kind::kError)) {
     s->kernel->DrainOutput();

@@ -21,6 +21,7 @@
 #include "jail/policy.h"
 #include "session/execution.h"
 #include "session/kernel.h"
+#include "session/package_port.h"
 #include "session/server_policy.h"
 #include "session/warm_pool.h"
 #include "util/event_loop.h"
@@ -55,6 +56,14 @@ class SessionManager {
   // Kills the session's kernel; returns whether it existed.
   bool Reset(const std::string& session);
 
+  // The installer that a cell's `%pip install` reaches (not owned; null: none). Set once, before
+  // the first call.
+  void SetInstaller(PackageInstaller* installer) { installer_ = installer; }
+  // After any install: every kernel looks for new packages before its next cell, and the
+  // outcome names the sessions that had already imported a module of an installed distribution
+  // (they keep the old one until reset_session).
+  void AfterInstall(InstallOutcome& outcome);
+
   const jail::Limits& sandbox_limits() const { return options_.sandbox; }
   const SessionSettings& settings() const { return options_.settings; }
 
@@ -66,6 +75,7 @@ class SessionManager {
   void Pump(Session& s);  // starts the next queued execution when the kernel is ready and idle
   void Begin(Session& s);
   void OnKernelMessage(const std::string& session, const KernelFrame& msg);
+  void OnInstallFrame(Session& s, const KernelFrame& msg);  // manager_packages.cc
   void OnKernelOutput(const std::string& session, int stream, std::string_view data);
   void OnKernelExit(const std::string& session, uint64_t serial, jail::ExitStatus exit);
   void OnTimeout(const std::string& session, uint64_t exec_id);
@@ -99,6 +109,8 @@ class SessionManager {
   uint64_t next_exec_id_ = 1;
   bool shutting_down_ = false;
   EventLoop::TimerId sweep_timer_ = 0;
+  PackageInstaller* installer_ = nullptr;
+  uint64_t packages_generation_ = 0;  // bumped by AfterInstall; sent with every cell
 };
 
 }  // namespace mcpx::session

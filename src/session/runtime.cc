@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jail/mounts.h"
+#include "session/overlay.h"
 
 extern char** environ;
 
@@ -43,7 +44,10 @@ Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths
   c.packages_dir = paths.state_dir + "/packages";
   c.mpl_cache_dir = paths.state_dir + "/mpl-cache";
   c.cgroups = cgroups;
-  RETURN_IF_ERROR(MakeDirs(c.packages_dir));
+  RETURN_IF_ERROR(MakeDirs(paths.state_dir));
+  if (Status st = PrepareOverlay(c.packages_dir); !st.ok()) {
+    return st.Annotate("cannot prepare the package overlay (choose another --state-dir)");
+  }
   RETURN_IF_ERROR(MakeDirs(c.mpl_cache_dir));
   return c;
 }
@@ -67,11 +71,13 @@ jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<st
   }
   req.argv = std::move(argv);
   req.env = {
-      "PATH=/usr/local/bin:/usr/bin:/bin",
+      // pip and pip3 first: in a kernel they explain install_package instead of PEP 668.
+      "PATH=/opt/mcpx/kernel/bin:/usr/local/bin:/usr/bin:/bin",
       "HOME=/tmp",  // dotfiles of libraries stay out of the workspace
       "LANG=C.UTF-8",
       "TMPDIR=/tmp",
-      std::string("PYTHONPATH=") + jail::kPackagesPath,
+      // `python3 -m pip` finds the same explanation (the overlay comes in as the venv).
+      "PYTHONPATH=/opt/mcpx/kernel/pipshim",
       "PYTHONDONTWRITEBYTECODE=1",
       "OPENBLAS_NUM_THREADS=" + std::to_string(threads),
       "OMP_NUM_THREADS=" + std::to_string(threads),

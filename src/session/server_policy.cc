@@ -34,6 +34,7 @@ const SettingSpec kSettingSpecs[] = {
     {"max_sessions", {&SessionSettings::max_sessions, 1, 256}},
     {"idle_timeout_s", {&SessionSettings::idle_timeout_s, 10, 7 * 86400, "seconds"}},
     {"start_timeout_s", {&SessionSettings::start_timeout_s, 1, 3600, "seconds"}},
+    {"install_timeout_s", {&SessionSettings::install_timeout_s, 5, 3600, "seconds"}},
     // Workspace budget: a kernel's own saved outputs need a few MiB and a few dozen files; the
     // reserve must leave room for one write_file of a typical size and its temp file.
     {"workspace_mb", {&SessionSettings::workspace_bytes, 8, 1ull << 30, "MiB", kMiB}},
@@ -43,7 +44,7 @@ const SettingSpec kSettingSpecs[] = {
     {"workspace_reserve_inodes", {&SessionSettings::workspace_reserve_inodes, 8, 1ull << 24}},
 };
 
-constexpr std::string_view kSessionFields[] = {"preload"};
+constexpr std::string_view kSessionFields[] = {"preload", "allow_sdist"};
 
 bool IsPythonModuleName(const std::string& s) {
   bool start = true;
@@ -114,6 +115,9 @@ Result<SessionSettings> ParseSettings(const json& others) {
       }
     }
   }
+  if (others.contains("allow_sdist")) {
+    ASSIGN_OR_RETURN(s.allow_sdist, jail::ReadBool(others["allow_sdist"], "allow_sdist"));
+  }
   return s;
 }
 
@@ -146,6 +150,7 @@ json ServerPolicyToJson(const ServerPolicy& policy) {
     j["limits"][std::string(spec.name)] = spec.field.Shown(policy.settings);
   }
   j["preload"] = policy.settings.preload;
+  j["allow_sdist"] = policy.settings.allow_sdist;
   return j;
 }
 

@@ -37,6 +37,10 @@ struct SessionSettings {
   uint64_t workspace_reserve_bytes = 64ull << 20;
   uint64_t workspace_reserve_inodes = 256;
   std::vector<std::string> preload;  // modules imported by warm kernels before use
+  // The package installer (packages/installer.h): its wall clock, and whether pip may build
+  // source distributions (which runs their build code while the proxy is open).
+  uint32_t install_timeout_s = 300;
+  bool allow_sdist = false;
 };
 
 struct ServerPolicy {

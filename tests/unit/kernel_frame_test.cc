@@ -64,6 +64,37 @@ TEST(KernelFrameTest, ResultFieldsAreTyped) {
   EXPECT_EQ(f->cpu_ms, 1.5);
 }
 
+// imports: only identifiers of at most 100 characters, at most kMaxImportsPerFrame of them.
+TEST(KernelFrameTest, ImportsAreCheckedModuleNames) {
+  json names = {"numpy", "_io", "x1", "1x", "a.b", "", "a b", std::string(101, 'a'), 7};
+  for (int i = 0; i < 2100; ++i) names.push_back("m" + std::to_string(i));
+  auto f =
+      ParseKernelFrame(json{{"type", "result"}, {"id", 1}, {"imports", names}}.dump(), Limits());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_EQ(f->imports.size(), kMaxImportsPerFrame);
+  EXPECT_EQ(f->imports[0], "numpy");
+  EXPECT_EQ(f->imports[1], "_io");
+  EXPECT_EQ(f->imports[2], "x1");
+  EXPECT_EQ(f->imports[3], "m0");
+}
+
+TEST(KernelFrameTest, InstallFrameCarriesARequirement) {
+  auto f = ParseKernelFrame(
+      json{{"type", "install"}, {"requirement", "seaborn>=0.13"}, {"upgrade", true}}.dump(),
+      Limits());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->kind, KernelFrame::Kind::kInstall);
+  EXPECT_EQ(f->requirement, "seaborn>=0.13");
+  EXPECT_TRUE(f->upgrade);
+  for (const json& bad : {json{{"type", "install"}}, json{{"type", "install"}, {"requirement", 3}},
+                          json{{"type", "install"}, {"requirement", ""}},
+                          json{{"type", "install"}, {"requirement", std::string(2000, 'x')}}}) {
+    auto r = ParseKernelFrame(bad.dump(), Limits());
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_NE(r.status().message().find("install frame"), std::string::npos);
+  }
+}
+
 TEST(KernelFrameTest, WrongTypesFallBackInsteadOfThrowing) {
   auto f = ParseKernelFrame(
       R"({"type":"result","id":"7","status":["ok"],"result":{"a":1},"error":["x"],

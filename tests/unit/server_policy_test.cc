@@ -89,6 +89,31 @@ TEST(PolicyLoadTest, WorkspaceBudgetIsReadAndShown) {
   EXPECT_EQ(shown["workspace_reserve_inodes"], 500);
 }
 
+TEST(PolicyLoadTest, InstallerSettingsAreReadAndShown) {
+  auto defaults = ParseServerPolicy(Minimal(), kSeccompDir, "t.json");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ((*defaults)->settings.install_timeout_s, 300u);
+  EXPECT_FALSE((*defaults)->settings.allow_sdist);
+  json doc = Minimal();
+  doc["limits"] = {{"install_timeout_s", 20}};
+  doc["allow_sdist"] = true;
+  auto p = ParseServerPolicy(doc, kSeccompDir, "t.json");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->settings.install_timeout_s, 20u);
+  EXPECT_TRUE((*p)->settings.allow_sdist);
+  const json shown = ServerPolicyToJson(**p);
+  EXPECT_EQ(shown["limits"]["install_timeout_s"], 20);
+  EXPECT_EQ(shown["allow_sdist"], true);
+  doc["allow_sdist"] = "yes";
+  auto bad = ParseServerPolicy(doc, kSeccompDir, "t.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("allow_sdist"), std::string::npos)
+      << bad.status().message();
+  doc["allow_sdist"] = false;
+  doc["limits"] = {{"install_timeout_s", 1}};
+  EXPECT_FALSE(ParseServerPolicy(doc, kSeccompDir, "t.json").ok());
+}
+
 TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
   struct Case {
     std::string pointer;

@@ -23,6 +23,7 @@
 #include "session/execution.h"
 #include "session/kernel.h"
 #include "session/kernel_frame.h"
+#include "session/package_port.h"
 #include "util/event_loop.h"
 #include "workspace/workspace.h"
 
@@ -931,6 +932,136 @@ TEST_F(SessionManagerTest, DoneMayResetItsOwnSession) {
   RunFor(20);
   EXPECT_EQ(call->done_calls, 1);
   EXPECT_EQ(Info("s"), nullptr);
+}
+
+// An installer that records what it is asked and finishes when the test says.
+class FakeInstaller : public PackageInstaller {
+ public:
+  uint64_t Install(InstallRequest request, InstallCallbacks cb) override {
+    requests.push_back(request);
+    pending.push_back(std::move(cb));
+    return requests.size();
+  }
+  void Cancel(uint64_t id) override { cancelled.push_back(id); }
+  std::vector<InstallRequest> requests;
+  std::vector<InstallCallbacks> pending;
+  std::vector<uint64_t> cancelled;
+};
+
+InstallOutcome Installed(const std::string& name, const std::string& version,
+                         std::vector<std::string> modules) {
+  InstallOutcome out;
+  out.status = InstallStatus::kInstalled;
+  out.requirement = name;
+  out.installed.push_back(InstalledDist{name, version, "", std::move(modules)});
+  return out;
+}
+
+void ReplyWithImports(KernelState& k, uint64_t id, std::vector<std::string> imports) {
+  KernelFrame f;
+  f.kind = KernelFrame::Kind::kResult;
+  f.status = "ok";
+  f.id = id;
+  f.imports = std::move(imports);
+  auto on_message = k.cb.on_message;
+  ASSERT_TRUE(on_message);
+  on_message(f);
+}
+
+// `%pip install` in a cell: the kernel's frame reaches the installer with the session's name, and
+// the outcome goes back to that kernel as an install_result while its cell keeps running.
+TEST_F(SessionManagerTest, InstallFrameGoesToTheInstallerAndTheAnswerToTheKernel) {
+  FakeInstaller installer;
+  Manager().SetInstaller(&installer);
+  auto call = Execute("s", "%pip install tinypkg");
+  Ready(K(0));
+  KernelFrame f;
+  f.kind = KernelFrame::Kind::kInstall;
+  f.requirement = "tinypkg==1.0";
+  f.upgrade = true;
+  K(0).cb.on_message(f);
+  ASSERT_EQ(installer.requests.size(), 1u);
+  EXPECT_EQ(installer.requests[0].requirement, "tinypkg==1.0");
+  EXPECT_TRUE(installer.requests[0].upgrade);
+  EXPECT_EQ(installer.requests[0].session, "s");
+  // A second frame while the first install runs is answered at once, without the installer.
+  K(0).cb.on_message(f);
+  EXPECT_EQ(installer.requests.size(), 1u);
+  ASSERT_EQ(K(0).sent.size(), 2u);
+  EXPECT_EQ(K(0).sent[1].at("ok"), false);
+
+  installer.pending[0].done(Installed("tinypkg", "1.0", {"tinypkg"}));
+  ASSERT_EQ(K(0).sent.size(), 3u);
+  const json& answer = K(0).sent[2];
+  EXPECT_EQ(answer.at("op"), "install_result");
+  EXPECT_EQ(answer.at("ok"), true);
+  EXPECT_THAT(answer.at("text").get<std::string>(), HasSubstr("Installed tinypkg 1.0"));
+  EXPECT_FALSE(call->finished());  // the cell goes on
+  ReplyOk(K(0), K(0).sent[0].at("id").get<uint64_t>());
+  ASSERT_TRUE(call->finished());
+}
+
+TEST_F(SessionManagerTest, InstallFrameWithoutAnInstallerIsAnsweredNo) {
+  auto call = Execute("s", "%pip install x");
+  Ready(K(0));
+  KernelFrame f;
+  f.kind = KernelFrame::Kind::kInstall;
+  f.requirement = "x";
+  K(0).cb.on_message(f);
+  ASSERT_EQ(K(0).sent.size(), 2u);
+  EXPECT_EQ(K(0).sent[1].at("ok"), false);
+  EXPECT_THAT(K(0).sent[1].at("text").get<std::string>(), HasSubstr("no package installer"));
+}
+
+// An answer that arrives after the kernel was replaced goes nowhere (the new kernel did not ask).
+TEST_F(SessionManagerTest, InstallAnswerAfterAResetGoesNowhere) {
+  FakeInstaller installer;
+  Manager().SetInstaller(&installer);
+  auto call = Execute("s", "%pip install x");
+  Ready(K(0));
+  KernelFrame f;
+  f.kind = KernelFrame::Kind::kInstall;
+  f.requirement = "x";
+  K(0).cb.on_message(f);
+  EXPECT_TRUE(Manager().Reset("s"));
+  auto next = Execute("s", "1");
+  Ready(K(1));
+  installer.pending[0].done(Installed("x", "1.0", {"x"}));
+  ASSERT_EQ(K(1).sent.size(), 1u);  // only its own execute
+}
+
+// After an install: kernels are told to look for new packages (packages_generation in the next
+// execute), and the sessions that imported a module of an installed distribution are named.
+TEST_F(SessionManagerTest, AfterInstallNamesTheSessionsThatImportedAndBumpsTheGeneration) {
+  auto a = Execute("a", "import tinypkg");
+  auto b = Execute("b", "import json");
+  Ready(K(0));
+  Ready(K(1));
+  EXPECT_FALSE(K(0).sent[0].contains("packages_generation"));
+  ReplyWithImports(K(0), LastId(K(0)), {"tinypkg", "json"});
+  ReplyWithImports(K(1), LastId(K(1)), {"json"});
+  ASSERT_TRUE(a->finished() && b->finished());
+
+  InstallOutcome out = Installed("tinypkg", "2.0", {"tinypkg"});
+  out.installed[0].replaced = "1.0";
+  Manager().AfterInstall(out);
+  EXPECT_EQ(out.reset_needed, std::vector<std::string>{"a"});
+  EXPECT_THAT(out.Summary(), HasSubstr("Session a had already imported tinypkg"));
+
+  auto again = Execute("b", "import tinypkg");
+  ASSERT_TRUE(RunUntil([&] { return K(1).sent.size() == 2; }));
+  EXPECT_EQ(K(1).sent[1].at("packages_generation"), 1);
+
+  // A failed install changes nothing.
+  InstallOutcome failed;
+  failed.status = InstallStatus::kError;
+  Manager().AfterInstall(failed);
+  EXPECT_TRUE(failed.reset_needed.empty());
+  // A reset session starts with a kernel that has imported nothing.
+  EXPECT_TRUE(Manager().Reset("a"));
+  InstallOutcome later = Installed("tinypkg", "3.0", {"tinypkg"});
+  Manager().AfterInstall(later);
+  EXPECT_TRUE(later.reset_needed.empty());
 }
 
 }  // namespace
