@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/doctor_packages.h"
 #include "cli/output.h"
 #include "jail/cgroup.h"
 #include "jail/policy.h"
@@ -253,6 +254,7 @@ int RunDoctor(const Options& opts) {
       jail::ProbePython(kPython, {"numpy", "pandas", "matplotlib"}, kPythonTimeoutMs);
 
   const DiskRow disk = WorkspaceDisk(opts);
+  const PackagesReport packages = ProbePackages(opts);
 
   struct stat st {};
   const bool state_exists = ::stat(opts.state_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -316,6 +318,7 @@ int RunDoctor(const Options& opts) {
                            {"project_quota", disk.quota}};
     j["state_dir"] = {
         {"path", opts.state_dir}, {"exists", state_exists}, {"writable", state_writable}};
+    j["packages"] = PackagesReportToJson(packages);
     WriteStdout(j.dump(2) + "\n");
     return ok ? 0 : 1;
   }
@@ -358,6 +361,7 @@ int RunDoctor(const Options& opts) {
   out += "  workspace disk budget: " + disk.mechanism + "\n    limits: " + disk.limits +
          "\n    filesystem of " + opts.workspace + ": " + disk.free +
          (disk.quota.empty() ? "" : "\n    project quota: " + disk.quota) + "\n";
+  out += PackagesReportText(packages);
   out += ok ? "\n  every required layer is available\n"
             : "\n  some required layers are missing (see fix: lines above)\n";
   WriteStdout(out);

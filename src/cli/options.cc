@@ -37,6 +37,13 @@ std::string DefaultDataDir() {
   return src;
 }
 
+// A folder flag's value made absolute (the installer's jail mounts it by its host path).
+std::string Absolute(const std::string& dir) {
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(dir, ec);
+  return ec ? dir : abs.lexically_normal().string();
+}
+
 bool IsCommand(std::string_view s) {
   return s == "serve" || s == "exec" || s == "doctor" || s == "policy" || s == "help" ||
          s == "version";
@@ -62,8 +69,12 @@ std::string Usage() {
          "commands:\n"
          "  serve [--workspace DIR] [--policy NAME|FILE] [--state-dir DIR] [--log-level L]\n"
          "        [--warm N] [--tools-page-size N]\n"
+         "        [--index-url URL] [--extra-index-url URL]... [--allow-host HOST[:PORT]]...\n"
+         "        [--find-links DIR]... [--no-index]\n"
          "                     MCP over stdio (the default command); N kernels kept ready (1);\n"
-         "                     tools/list pages of N tools (default: all in one page)\n"
+         "                     tools/list pages of N tools (default: all in one page);\n"
+         "                     where install_package gets packages (default: PyPI; --find-links\n"
+         "                     alone: that wheelhouse only, offline)\n"
          "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
          "  doctor [--json]                        which isolation layers this machine supports\n"
          "  policy show|export [--policy P] [--format oci]\n"
@@ -83,31 +94,31 @@ Result<Options> ParseOptions(int argc, char** argv) {
   if (i < argc && IsCommand(argv[i])) o.command = argv[i++];
   for (; i < argc; ++i) {
     std::string_view a = argv[i];
-    auto value = [&](std::string_view flag) -> Result<std::string> {
-      if (i + 1 >= argc) return InvalidArgument(std::string(flag) + " needs a value");
-      return std::string(argv[++i]);
-    };
     // --flag=value form too.
-    std::string inline_value;
+    std::optional<std::string> inline_value;
     if (a.substr(0, 2) == "--" && a.find('=') != std::string_view::npos) {
       inline_value = std::string(a.substr(a.find('=') + 1));
       a = a.substr(0, a.find('='));
-      auto take = [&](std::string& dst) { dst = inline_value; };
-      if (a == "--workspace")
-        take(o.workspace);
-      else if (a == "--policy")
-        take(o.policy);
-      else if (a == "--state-dir")
-        take(o.state_dir);
-      else if (a == "--log-level")
-        take(o.log_level);
-      else if (a == "--format")
-        take(o.format);
-      else
-        return InvalidArgument("unknown option " + std::string(a));
-      continue;
     }
-    if (a == "--workspace") {
+    bool took_value = false;
+    auto value = [&](std::string_view flag) -> Result<std::string> {
+      took_value = true;
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argc) return InvalidArgument(std::string(flag) + " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--index-url") {
+      ASSIGN_OR_RETURN(o.index.index_url, value(a));
+    } else if (a == "--extra-index-url") {
+      ASSIGN_OR_RETURN(o.index.extra_index_urls.emplace_back(), value(a));
+    } else if (a == "--find-links") {
+      ASSIGN_OR_RETURN(std::string dir, value(a));
+      o.index.find_links.push_back(Absolute(dir));
+    } else if (a == "--allow-host") {
+      ASSIGN_OR_RETURN(o.index.allow_hosts.emplace_back(), value(a));
+    } else if (a == "--no-index") {
+      o.index.no_index = true;
+    } else if (a == "--workspace") {
       ASSIGN_OR_RETURN(o.workspace, value(a));
     } else if (a == "--policy") {
       ASSIGN_OR_RETURN(o.policy, value(a));
@@ -135,6 +146,9 @@ Result<Options> ParseOptions(int argc, char** argv) {
       return InvalidArgument("unknown option " + std::string(a));
     } else {
       o.positional.emplace_back(a);
+    }
+    if (inline_value && !took_value) {
+      return InvalidArgument("option " + std::string(a) + " takes no value");
     }
   }
   return o;

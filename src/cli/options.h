@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "packages/index_config.h"
 #include "util/status.h"
 
 namespace mcpx::cli {
@@ -18,6 +19,7 @@ struct Options {
   std::string log_level = "info";
   size_t warm_kernels = 1;              // serve --warm N: kernels kept ready ahead of use
   size_t tools_page_size = 0;           // serve --tools-page-size N; 0: one page
+  packages::IndexConfig index;          // serve --index-url, --find-links, ...: install_package
   std::optional<std::string> code;      // exec -c CODE
   bool json = false;                    // doctor --json
   std::string format;                   // policy export --format oci

@@ -9,11 +9,14 @@
 #include "mcp/server.h"
 #include "mcp/tool_registry.h"
 #include "mcp/transport.h"
+#include "packages/index_config.h"
+#include "packages/installer.h"
 #include "session/jailed_kernel.h"
 #include "session/manager.h"
 #include "session/runtime.h"
 #include "session/server_policy.h"
 #include "tools/file_tools.h"
+#include "tools/package_tools.h"
 #include "tools/session_tools.h"
 #include "tools/workspace_resources.h"
 #include "util/event_loop.h"
@@ -61,6 +64,17 @@ int RunServe(const Options& opts) {
     spdlog::error("{}", kernel_config.status().ToString());
     return 2;
   }
+  if (Status st = packages::ValidateIndexConfig(opts.index); !st.ok()) {
+    spdlog::error("package sources: {}", st.message());
+    return 2;
+  }
+  auto installer = std::make_shared<packages::Installer>(
+      loop->get(), *kernel_config,
+      packages::InstallerOptions{opts.index, opts.state_dir + "/pip-cache"});
+  if (Status st = installer->Prepare(); !st.ok()) {
+    spdlog::error("{}", st.ToString());
+    return 2;
+  }
   auto sessions = std::make_shared<session::SessionManager>(
       loop->get(),
       std::make_unique<session::JailedKernelFactory>(loop->get(), std::move(kernel_config).value()),
@@ -69,6 +83,8 @@ int RunServe(const Options& opts) {
                               .settings = (*policy)->settings,
                               .warm_kernels = opts.warm_kernels});
   tools::AddSessionTools(registry, sessions);
+  tools::AddPackageTools(registry, installer, sessions);
+  sessions->SetInstaller(installer.get());
 
   mcp::StdioTransport transport(**loop, 0, 1);
   mcp::ServerOptions server_options;
@@ -76,7 +92,10 @@ int RunServe(const Options& opts) {
   mcp::Server server(transport, registry, server_options);
   server.SetResources(tools::MakeWorkspaceResources(*ws));
   // Kernels and their cgroups go before exit, whatever ends the loop.
-  server.OnShutdown([sessions] { sessions->Shutdown(); });
+  server.OnShutdown([sessions, installer] {
+    installer->Shutdown();
+    sessions->Shutdown();
+  });
   sessions->Start();
 
   spdlog::info("mcp-executor {} serving MCP on stdio; workspace {}, policy {}",
