@@ -15,6 +15,7 @@ import shlex
 import site
 import sys
 import sysconfig
+import threading
 
 import mcpx_protocol
 
@@ -120,6 +121,10 @@ def _install_command(words):
                            f"{MAX_REQUIREMENT_BYTES}")
     if _active is None:
         return _refuse("%pip install is only available in a kernel run by the server")
+    if not _active.can_wait():
+        # Another reader of fd 3 (a thread, a forked child) would take the request loop's frames.
+        return _refuse("%pip install runs only in the cell itself, not in a thread or a forked "
+                       "process")
     for requirement in requirements:
         if not _active.install(requirement, upgrade):
             return None
@@ -231,6 +236,7 @@ class Packages:
         # site.py processed the overlay's .pth files at startup when it is on sys.path.
         self._pth_done = _pth_files(self.site) if self.site in sys.path else set()
         self._unanswered = 0
+        self._pid = os.getpid()
         self._modules_seen = set()
         self._modules_count = -1
 
@@ -290,6 +296,10 @@ class Packages:
         interrupted while waiting. Nobody wants it any more."""
         if self._unanswered > 0:
             self._unanswered -= 1
+
+    def can_wait(self):
+        return (self.request_id is not None and os.getpid() == self._pid and
+                threading.current_thread() is threading.main_thread())
 
     def install(self, requirement, upgrade):
         """Asks the server to install one requirement and waits for its answer, which is printed

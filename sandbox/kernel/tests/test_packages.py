@@ -166,6 +166,19 @@ def test_refused_commands_send_no_frame(shared_kernel, code, words):
         assert word in reply["stderr"]
 
 
+def test_install_from_a_thread_is_refused(shared_kernel):
+    reply = shared_kernel.execute(
+        "import threading\n"
+        "def f():\n"
+        "    %pip install foo\n"
+        "t = threading.Thread(target=f)\n"
+        "t.start(); t.join()\n"
+        "print('next')")
+    assert reply["status"] == "ok", reply["error"]
+    assert reply["stdout"] == "next\n"
+    assert "not in a thread" in reply["stderr"]
+
+
 def test_pip_lines_in_a_string_are_not_commands(shared_kernel):
     reply = shared_kernel.execute('s = """\n%pip install foo\n!pip install bar\n"""\nlen(s)')
     assert reply["result"] == "35"
@@ -246,8 +259,8 @@ def test_pip_in_a_subprocess_explains(kernel_factory):
         "runs = [subprocess.run(cmd, capture_output=True, text=True) for cmd in\n"
         "        (['pip', 'install', 'x'], ['pip3', 'install', 'x'],\n"
         "         [sys.executable, '-m', 'pip', 'install', 'x'])]\n"
-        "[(r.returncode, r.stdout, '%pip install NAME' in r.stderr, 'install_package' in r.stderr)\n"
-        " for r in runs]")
+        "[(r.returncode, r.stdout, '%pip install NAME' in r.stderr,\n"
+        "  'install_package' in r.stderr) for r in runs]")
     assert reply["status"] == "ok", reply["error"]
     assert reply["result"] == "[(1, '', True, True), (1, '', True, True), (1, '', True, True)]"
     reply = k.execute("import pip\npip.main(['install', 'x'])")
