@@ -115,6 +115,9 @@ def _install_command(words):
     if not requirements:
         return _refuse("%pip install needs at least one package name")
     for requirement in requirements:
+        if not requirement.strip():
+            # The server takes an empty requirement as a broken kernel.
+            return _refuse("an empty requirement")
         size = len(requirement.encode("utf-8", "backslashreplace"))
         if size > MAX_REQUIREMENT_BYTES:
             return _refuse(f"requirement of {size} bytes is longer than the limit of "

@@ -153,6 +153,7 @@ def test_failed_install_stops_the_line_but_not_the_cell(shared_kernel):
     ("%pip install --index-url http://example.com/simple foo", ["--index-url", "operator"]),
     ("%pip install -r requirements.txt", ["'-r'", "operator"]),
     ("%pip install", ["at least one package"]),
+    ("%pip install foo ''", ["an empty requirement"]),
     ("%pip uninstall foo", ["uninstalling is not supported"]),
     ("%pip download foo", ["not available", "%pip install NAME"]),
     ("%pip install 'unterminated", ["cannot read"]),
