@@ -307,6 +307,11 @@ class Packages:
     def install(self, requirement, upgrade):
         """Asks the server to install one requirement and waits for its answer, which is printed
         (stdout when it worked, stderr when not). Returns whether it worked."""
+        if self._unanswered:
+            # One install outstanding at most: the server answers a second one at once ("already
+            # running"), ahead of the late answer, so answers would no longer match by order.
+            print("Waiting for an interrupted %pip install to finish first.", file=sys.stderr)
+            self._wait_answer()
         with self.interrupts.deferred():
             self.send({"type": "install", "id": self.request_id, "requirement": requirement,
                        "upgrade": bool(upgrade)})
@@ -324,9 +329,8 @@ class Packages:
         return ok
 
     def _wait_answer(self):
-        """Blocks until this install's answer. Answers owed to earlier installs whose cells
-        were interrupted come first and are skipped; requests are kept for the request loop.
-        Interruptible only while nothing of a frame has been read."""
+        """Blocks until no answer is owed any more and returns the last one; requests are kept
+        for the request loop. Interruptible only while nothing of a frame has been read."""
         poller = select.poll()
         poller.register(self.inbox.fd, select.POLLIN)
         while True:

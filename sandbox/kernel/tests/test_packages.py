@@ -2,6 +2,7 @@
 fd 3), and pip outside the magics (the bin/ scripts and the pipshim)."""
 
 import os
+import select
 
 import pytest
 
@@ -208,15 +209,17 @@ def test_interrupt_while_waiting_and_the_late_answer(kernel_factory):
     _answer(k, True, "late answer for slow")
     assert k.execute("1 + 1")["result"] == "2"
 
-    # Interrupted again; this time the next install goes out before the late answer arrives:
-    # that answer is skipped, the second one is the cell's.
+    # Interrupted again, and the next cell installs before the late answer came: its frame
+    # waits for that answer (the server would refuse a second install while one runs).
     rid = _start_cell(k, "%pip install slow")
     _expect_install(k, rid)
     k.interrupt()
     assert _result(k, rid)["error"]["type"] == "KeyboardInterrupt"
     rid = _start_cell(k, "%pip install quick")
-    assert _expect_install(k, rid)["requirement"] == "quick"
+    k.wait_stderr("interrupted %pip install")
+    assert not select.select([k.sock], [], [], 0.2)[0]  # no frame yet
     _answer(k, True, "answer for slow")
+    assert _expect_install(k, rid)["requirement"] == "quick"
     _answer(k, True, "answer for quick")
     reply = _result(k, rid)
     assert reply["stdout"] == "answer for quick\n"
