@@ -3,6 +3,7 @@ expression, turn exceptions into {type, message, traceback} trimmed to the user'
 
 import ast
 import builtins
+import contextlib
 import inspect
 import io
 import linecache
@@ -14,6 +15,7 @@ import traceback
 import types
 
 import mcpx_display
+import mcpx_packages
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MAX_TRACEBACK_CHARS = 20_000
@@ -78,10 +80,28 @@ class Interrupts:
 
     def __init__(self):
         self.armed = False
+        self._deferring = False
+        self._pending = False
 
     def _handler(self, signum, frame):
         del signum, frame
         if self.armed:
+            if self._deferring:
+                self._pending = True
+            else:
+                raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """A SIGINT inside the block raises when the block ends: a frame written or read half
+        way on fd 3 would leave the channel out of step."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            pending, self._pending = self._pending, False
+        if pending and self.armed:
             raise KeyboardInterrupt
 
     def install(self):
@@ -182,7 +202,7 @@ class Executor:
 
     def _run_cell(self, source, filename, out):
         """Returns (value, has_value). Runs inside the interruptible window."""
-        tree = ast.parse(source, filename, "exec")
+        tree = ast.parse(mcpx_packages.transform_cell(source), filename, "exec")
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and \
                 not _ends_with_semicolon(source, tree.body[-1]):

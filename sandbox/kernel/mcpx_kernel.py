@@ -23,6 +23,7 @@ import warnings  # noqa: E402
 
 import mcpx_display  # noqa: E402
 import mcpx_execute  # noqa: E402
+import mcpx_packages  # noqa: E402
 import mcpx_protocol  # noqa: E402
 
 _MPL_BACKEND = "module://mcpx_mpl_backend"
@@ -145,7 +146,10 @@ def _memory():
 class Kernel:
     def __init__(self, fd):
         self.fd = fd
+        self.inbox = mcpx_protocol.Inbox(fd)
         self.interrupts = mcpx_execute.Interrupts()
+        self.packages = mcpx_packages.Packages(self.inbox, self._send, self.interrupts)
+        mcpx_packages.activate(self.packages)
         self.executor = mcpx_execute.Executor(self.interrupts)
         self.mpl_config_dir = None
         self.mpl_cache_files = 0
@@ -197,9 +201,13 @@ class Kernel:
     def serve(self):
         while True:
             try:
-                request = mcpx_protocol.read_message(self.fd)
+                request = self.inbox.read()
             except mcpx_protocol.FrameError as e:
                 self._send(_bad_request(None, str(e)))
+                continue
+            if request.get("op") == "install_result":
+                # The late answer to an install whose cell was interrupted: not a request.
+                self.packages.stray_answer()
                 continue
             reply, stop = self._handle(request)
             mcpx_execute.flush_output()
@@ -214,7 +222,7 @@ class Kernel:
         op = request.get("op")
         try:
             if op == "execute":
-                reply = self._execute(request)
+                reply = self._execute(rid, request)
             elif op == "ping":
                 reply = {"type": "pong"}
             elif op == "info":
@@ -240,10 +248,14 @@ class Kernel:
                      "cpu_ms": 0.0}
         except Exception as e:
             reply = _internal_error(rid, e)
+        if reply.get("type") == "result":
+            imports = self.packages.new_imports()
+            if imports:
+                reply["imports"] = imports
         reply["id"] = rid
         return reply, False
 
-    def _execute(self, request):
+    def _execute(self, rid, request):
         code = request.get("code")
         if not isinstance(code, str):
             raise _BadRequest("execute needs `code` (string)")
@@ -263,7 +275,17 @@ class Kernel:
             output_dir = os.path.join(os.getcwd(), _DEFAULT_OUTPUT_SUBDIR)
         elif not isinstance(output_dir, str) or not output_dir:
             raise _BadRequest("`output_dir` must be a non-empty string")
-        return self.executor.execute(code, count, limits, output_dir)
+        generation = request.get("packages_generation")
+        if generation is not None and (isinstance(generation, bool) or
+                                       not isinstance(generation, int) or generation < 0):
+            raise _BadRequest(f"`packages_generation` must be an integer >= 0, got "
+                              f"{generation!r}")
+        self.packages.sync(generation)
+        self.packages.request_id = rid
+        try:
+            return self.executor.execute(code, count, limits, output_dir)
+        finally:
+            self.packages.request_id = None
 
     def _info(self):
         rss, peak = _memory()

@@ -4,6 +4,7 @@ See PROTOCOL.md. Plain os.read/os.write keep this usable on any stream fd; EINTR
 Python itself (PEP 475) because the kernel's SIGINT handler only raises while user code runs.
 """
 
+import collections
 import json
 import os
 import struct
@@ -87,3 +88,26 @@ def write_frame(fd, frame):
             view = view[n:]
     except OSError as e:
         raise ChannelClosed(str(e)) from e
+
+
+class Inbox:
+    """The request side of the channel. A cell that waits for an answer mid-cell (`%pip
+    install`) reads the channel itself; requests it meets there are kept here, in order, for the
+    request loop."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self._kept = collections.deque()
+
+    def read(self):
+        """The next request: a kept one first. Raises ChannelClosed or FrameError."""
+        if self._kept:
+            item = self._kept.popleft()
+            if isinstance(item, FrameError):
+                raise item
+            return item
+        return read_message(self.fd)
+
+    def keep(self, item):
+        """A request (or the FrameError of an unusable frame) read out of turn."""
+        self._kept.append(item)

@@ -131,12 +131,18 @@ class Kernel:
 
     def wait_stdout(self, marker):
         """Blocks until marker shows up on the kernel's stdout (proof that a cell is running)."""
+        self._wait_output(marker, "stdout")
+
+    def wait_stderr(self, marker):
+        self._wait_output(marker, "stderr")
+
+    def _wait_output(self, marker, stream):
         deadline = time.monotonic() + REPLY_TIMEOUT
-        while marker.encode() not in self.stdout:
+        while marker.encode() not in getattr(self, stream):
             left = deadline - time.monotonic()
             ready, _, _ = select.select([self.proc.stdout, self.proc.stderr], [], [], max(0, left))
             if not ready:
-                raise TimeoutError(f"{marker!r} never appeared on stdout")
+                raise TimeoutError(f"{marker!r} never appeared on {stream}")
             self._drain_ready(ready)
 
     def interrupt(self):
