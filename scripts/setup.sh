@@ -28,8 +28,10 @@ if ((${#missing[@]})); then
   SUDO=()
   if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
   export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # A fresh VM often runs unattended-upgrades at boot: wait for its dpkg lock, do not fail on it.
+  lock=(-o DPkg::Lock::Timeout=600)
+  "${SUDO[@]}" apt-get "${lock[@]}" update -qq
+  "${SUDO[@]}" apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # The TypeScript SDK client for the interop test, pinned in tests/interop/package-lock.json.

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <vector>
 
 #include "packages/index_config.h"
 #include "packages/proxy_rules.h"
@@ -26,8 +28,8 @@ constexpr size_t kMaxListed = 20;
 // A TCP connect from the server's own network, as the proxy would make it.
 PackageHostCheck CheckHost(const std::string& host, uint16_t port) {
   PackageHostCheck c;
-  c.host = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-           std::to_string(port);
+  c.host =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* list = nullptr;
@@ -87,9 +89,13 @@ PackagesReport ProbePackages(const Options& opts) {
   }
   r.sources = packages::DescribeSources(opts.index);
   if (packages::UsesNetwork(opts.index)) {
+    // In parallel: a dead resolver takes seconds per name.
+    std::vector<std::future<PackageHostCheck>> checks;
     for (const auto& h : packages::ProxyRulesFor(opts.index).hosts) {
-      if (!h.ports.empty()) r.hosts.push_back(CheckHost(h.host, h.ports.front()));
+      if (h.ports.empty()) continue;
+      checks.push_back(std::async(std::launch::async, CheckHost, h.host, h.ports.front()));
     }
+    for (auto& c : checks) r.hosts.push_back(c.get());
   }
   return r;
 }
@@ -103,8 +109,8 @@ nlohmann::json PackagesReportToJson(const PackagesReport& r) {
           {"ready", r.ready},
           {"installed", r.holds},
           {"sources", r.sources},
-          {"config_error", r.config_error.empty() ? nlohmann::json(nullptr)
-                                                  : nlohmann::json(r.config_error)},
+          {"config_error",
+           r.config_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.config_error)},
           {"index", r.index},
           {"proxy_hosts", std::move(hosts)}};
 }

@@ -53,6 +53,11 @@ void CheckFrame(const KernelFrame& f, const FrameLimits& limits) {
     Check(raw->compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0, "not a PNG");
   }
   Check(f.status.empty() || f.status == "ok" || f.status == "error", "status not ok/error");
+  Check(f.imports.size() <= kMaxImportsPerFrame, "too many imports");
+  for (const auto& m : f.imports) {
+    Check(!m.empty() && m.size() <= kMaxModuleNameChars, "import name out of bounds");
+  }
+  Check(f.requirement.size() <= kMaxRequirementChars, "requirement over its cap");
 }
 
 }  // namespace
