@@ -243,22 +243,23 @@ def test_upgrade_leaves_one_version_and_names_sessions_that_imported_it(offline)
     assert version_in(offline, "mcpx-ver", session="old") == "2.0"
 
 
+# The messages of src/packages/requirement.cc (each also ends with the hint).
 REFUSALS = [
-    ("-r x", r"option"),
-    ("-e .", r"option"),
-    ("--index-url=http://127.0.0.1:1/simple", r"option"),
-    ("https://files.example.org/x-1.0-py3-none-any.whl", r"url"),
-    ("name @ https://files.example.org/name-1.0.tar.gz", r"url|direct reference"),
-    ("./x", r"path"),
-    ("/tmp/x", r"path"),
-    ("x.whl", r"path|file|archive|wheel"),
-    ("git+https://github.com/a/b", r"vcs|git"),
+    ("-r x", r"options are not accepted"),
+    ("-e .", r"options are not accepted"),
+    ("--index-url=http://127.0.0.1:1/simple", r"options are not accepted"),
+    ("https://files.example.org/x-1.0-py3-none-any.whl", r"is a URL"),
+    ("name @ https://files.example.org/name-1.0.tar.gz", r"is a direct reference"),
+    ("./x", r"is a path"),
+    ("/tmp/x", r"is a path"),
+    ("x.whl", r"archive file name \(\.whl\)"),
+    ("git+https://github.com/a/b", r"version-control link \(git\+\)"),
     ("numpy pandas", r"one requirement per call"),
-    ("x; rm -rf /", r"shell|metacharacter|character|marker"),
-    ("x && y", r"shell|metacharacter|character|'&'|\"&\""),
-    ("x$(id)", r"shell|metacharacter|character|'\$'|\"\$\""),
-    ("", r"empty"),
-    ("   ", r"empty"),
+    ("x; rm -rf /", r"shell metacharacter ';'"),
+    ("x && y", r"shell metacharacter '&'"),
+    ("x$(id)", r"shell metacharacter '\$'"),
+    ("", r"the requirement is empty"),
+    ("   ", r"the requirement is empty"),
 ]
 
 
@@ -272,7 +273,7 @@ def test_refused_before_pip_runs(networked, index, package, why):
     assert "installed" not in s
     err = s["error"]
     assert "refused" in err and HINT in err, err
-    assert re.search(why, err, re.I), (why, err)
+    assert re.search(why, err), (why, err)
     assert len(err) < 600, err
     # pip never ran: the index saw nothing (the proxy forwards every request pip makes)
     assert index.seen() == [], index.seen()
