@@ -41,7 +41,10 @@ std::string DefaultDataDir() {
 std::string Absolute(const std::string& dir) {
   std::error_code ec;
   const auto abs = std::filesystem::absolute(dir, ec);
-  return ec ? dir : abs.lexically_normal().string();
+  if (ec) return dir;
+  std::string out = abs.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();  // "wheels/" names "wheels"
+  return out;
 }
 
 bool IsCommand(std::string_view s) {
@@ -107,15 +110,21 @@ Result<Options> ParseOptions(int argc, char** argv) {
       if (i + 1 >= argc) return InvalidArgument(std::string(flag) + " needs a value");
       return std::string(argv[++i]);
     };
+    // An empty source would pass unnoticed: "--index-url=" means PyPI, the default.
+    auto source = [&](std::string_view flag) -> Result<std::string> {
+      ASSIGN_OR_RETURN(std::string v, value(flag));
+      if (v.empty()) return InvalidArgument(std::string(flag) + " needs a value");
+      return v;
+    };
     if (a == "--index-url") {
-      ASSIGN_OR_RETURN(o.index.index_url, value(a));
+      ASSIGN_OR_RETURN(o.index.index_url, source(a));
     } else if (a == "--extra-index-url") {
-      ASSIGN_OR_RETURN(o.index.extra_index_urls.emplace_back(), value(a));
+      ASSIGN_OR_RETURN(o.index.extra_index_urls.emplace_back(), source(a));
     } else if (a == "--find-links") {
-      ASSIGN_OR_RETURN(std::string dir, value(a));
+      ASSIGN_OR_RETURN(std::string dir, source(a));
       o.index.find_links.push_back(Absolute(dir));
     } else if (a == "--allow-host") {
-      ASSIGN_OR_RETURN(o.index.allow_hosts.emplace_back(), value(a));
+      ASSIGN_OR_RETURN(o.index.allow_hosts.emplace_back(), source(a));
     } else if (a == "--no-index") {
       o.index.no_index = true;
     } else if (a == "--workspace") {
