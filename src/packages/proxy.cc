@@ -444,9 +444,8 @@ void PackageProxy::ConnectNext(Conn& c) {
       c.connect_errno = errno;
       continue;
     }
-    const int rc = RetryEintr([&] {
-      return connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), AddressLength(addr));
-    });
+    // Not retried on EINTR: the connect goes on in the background and a second call would fail.
+    const int rc = connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), AddressLength(addr));
     if (rc != 0 && errno != EINPROGRESS) {
       c.connect_errno = errno;
       continue;

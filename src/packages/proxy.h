@@ -99,7 +99,8 @@ class PackageProxy {
   void OnConnected(Conn& c);
   void Relay(Conn& c);
   void Drain(Conn& c);
-  // Closes the pair when done, else brings the fds' epoll interest up to date.
+  // Closes the pair when both directions are done; a forwarded GET goes to Drain once the
+  // response is through. (Sockets are edge-triggered: Relay itself retries a blocked side.)
   void Settle(Conn& c);
   void Close(uint64_t id);
 

@@ -225,6 +225,30 @@ TEST_F(PackageProxyTest, ConnectToAnAllowedHostTunnelsBothWays) {
   EXPECT_EQ(proxy_->stats().connections, 1u);
 }
 
+// More than kBufferCap each way: the relay stops reading a side whose peer is behind and picks
+// it up again once there is room.
+TEST_F(PackageProxyTest, LargeTransfersGoThroughTheBoundedBuffers) {
+  const size_t size = 3 * PackageProxy::kBufferCap + 12345;
+  std::string pattern(size, '\0');
+  for (size_t i = 0; i < size; ++i) pattern[i] = static_cast<char>('a' + i % 23);
+  std::atomic<size_t> upstream_got = 0;
+  Upstream up([&](int fd) {
+    upstream_got = ReadToEof(fd).size();
+    SendAll(fd, pattern);
+  });
+  Start({{"index.test", {up.port()}, true}});
+  auto f = std::async(std::launch::async, [&] {
+    UniqueFd fd = ConnectLocal(port_);
+    SendAll(fd.get(), "CONNECT index.test:" + std::to_string(up.port()) + " HTTP/1.1\r\n\r\n");
+    ReadHead(fd.get());
+    SendAll(fd.get(), pattern);
+    shutdown(fd.get(), SHUT_WR);
+    return ReadToEof(fd.get());
+  });
+  EXPECT_TRUE(Await(f) == pattern);
+  EXPECT_EQ(upstream_got.load(), size);
+}
+
 TEST_F(PackageProxyTest, HostNotOnTheListGetsTheRefusal) {
   Start({{"index.test", {443}, true}});
   const std::string r = Ask("CONNECT evil.example:443 HTTP/1.1\r\n\r\n");
