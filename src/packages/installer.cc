@@ -114,7 +114,7 @@ uint64_t Installer::Install(session::InstallRequest request, session::InstallCal
   auto parsed = ParseRequirement(request.requirement);
   if (!parsed.ok()) {
     refused.status = InstallStatus::kRefused;
-    refused.error = Quoted(request.requirement) + " refused: " + parsed.status().message();
+    refused.error = "refused: " + parsed.status().message();  // it quotes the argument
     cb.done(std::move(refused));
     return id;
   }
@@ -181,8 +181,8 @@ void Installer::StartNext() {
     for (size_t i = 0; i < options_.index.find_links.size(); ++i) {
       find_links.push_back(kWheelhouseInside + std::to_string(i));
     }
-    std::vector<std::string> argv = {session::kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_install.py",
-                                     call.requirement.text};
+    std::vector<std::string> argv = {session::kOverlayPython, "-s",
+                                     "/opt/mcpx/kernel/mcpx_install.py", call.requirement.text};
     for (const char* o : {"--no-input", "--disable-pip-version-check", "--progress-bar", "off",
                           "--no-warn-script-location", "--retries", "2", "--timeout", "30"}) {
       argv.emplace_back(o);
@@ -191,7 +191,8 @@ void Installer::StartNext() {
     if (!config_.policy->settings.allow_sdist) {
       argv.insert(argv.end(), {"--only-binary", ":all:"});
     }
-    if (call.request.upgrade) argv.insert(argv.end(), {"--upgrade", "--upgrade-strategy", "only-if-needed"});
+    if (call.request.upgrade)
+      argv.insert(argv.end(), {"--upgrade", "--upgrade-strategy", "only-if-needed"});
     for (std::string& a : PipSourceArgs(options_.index, find_links)) argv.push_back(std::move(a));
 
     jail::SpawnRequest req = session::PythonSpawnRequest(config_, std::move(argv));
@@ -239,7 +240,8 @@ void Installer::StartNext() {
     if (!sb.ok()) {
       InstallOutcome out;
       out.requirement = call.request.requirement;
-      out.error = Quoted(out.requirement) + ": cannot start the installer: " + sb.status().ToString();
+      out.error =
+          Quoted(out.requirement) + ": cannot start the installer: " + sb.status().ToString();
       spdlog::error("{}", out.error);
       run->call->cb.done(std::move(out));
       continue;
@@ -356,8 +358,9 @@ InstallOutcome Installer::OutcomeOf(const Running& r, int shell_code) const {
     const auto pos = r.tail.find_last_not_of('\n');
     if (pos != std::string::npos) {
       const auto start = r.tail.rfind('\n', pos);
-      out.error += "; last output: " + r.tail.substr(start == std::string::npos ? 0 : start + 1,
-                                                     pos - (start == std::string::npos ? 0 : start));
+      out.error +=
+          "; last output: " + r.tail.substr(start == std::string::npos ? 0 : start + 1,
+                                            pos - (start == std::string::npos ? 0 : start));
     }
     out.error = Cap(out.error, kMaxErrorChars);
     return out;
@@ -371,8 +374,8 @@ InstallOutcome Installer::OutcomeOf(const Running& r, int shell_code) const {
       }
     }
     if (lines.empty()) lines = "pip exited with " + std::to_string(report.value("exit_code", 1));
-    out.error = Cap(who + " failed (" + DescribeSources(options_.index) + "): " + lines,
-                    kMaxErrorChars);
+    out.error =
+        Cap(who + " failed (" + DescribeSources(options_.index) + "): " + lines, kMaxErrorChars);
     return out;
   }
   if (report.contains("installed") && report["installed"].is_array()) {

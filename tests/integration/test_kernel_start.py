@@ -3,11 +3,13 @@
 Kernels import the policy's `preload` modules before they say `ready`; until then a call waits.
 A preload that hangs (a package that blocks at import) or that takes the interpreter down used
 to leave the call waiting forever, or restarting kernels forever. These tests plant such a
-module in the state dir's package overlay (read-only at /opt/mcpx/packages, on the kernels'
-PYTHONPATH) and name it in a test policy's preload.
+module in the state dir's package overlay (a venv over the system Python whose site-packages
+the kernels import from, read-only at /opt/mcpx/packages) and name it in a test policy's
+preload.
 """
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -29,10 +31,14 @@ def server_with_preload(module, tmp):
     path = write_policy(tmp, "policy.json", limits={"start_timeout_s": 3}, name="test-start",
                         preload=[module], description="a preload that never ends")
     state = os.path.join(tmp, "state")
-    os.makedirs(os.path.join(state, "packages"))
-    for d in (tmp, state, os.path.join(state, "packages")):
-        os.chmod(d, 0o755)  # the sandbox's host uid reads the overlay
-    with open(os.path.join(state, "packages", module + ".py"), "w") as f:
+    # The server completes the venv around it (pyvenv.cfg, bin/python3) at start.
+    site = os.path.join(state, "packages", "lib", "python%d.%d" % sys.version_info[:2],
+                        "site-packages")
+    os.makedirs(site)
+    os.chmod(tmp, 0o755)
+    for root, dirs, _ in os.walk(state):
+        os.chmod(root, 0o755)  # the sandbox's host uid reads the overlay
+    with open(os.path.join(site, module + ".py"), "w") as f:
         f.write(MODULES[module])
     return McpClient(args=("--policy", path), state_dir=state)
 

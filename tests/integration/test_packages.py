@@ -34,6 +34,7 @@ WHEELS = [
     ("mcpx-bang", "1.0"),
     ("mcpx-after", "1.0"),
     ("mcpx-persist", "1.0"),
+    ("mcpx-prog", "1.0"),
     ("mcpx-stall", "1.0"),
     ("mcpx-many", "1.0", MANY_DEPS),
 ] + [(d, "0.1") for d in MANY_DEPS]
@@ -182,6 +183,7 @@ def test_wheelhouse_selfcheck(tmp_path):
 
 def test_install_from_wheelhouse_imports_in_a_session_started_before(offline):
     run_ok(offline, "before = 1", session="pre")
+    run_ok(offline, "import json", session="pre2")
     r, s = install(offline, "mcpx-alpha")
     assert s["status"] == "installed" and not r.get("isError"), s
     assert s["requirement"] == "mcpx-alpha"
@@ -193,6 +195,7 @@ def test_install_from_wheelhouse_imports_in_a_session_started_before(offline):
     assert version_in(offline, "mcpx-alpha", session="pre") == "1.0"
     assert version_in(offline, "mcpx-beta", session="pre") == "1.1"
     assert run_ok(offline, "print(before)", session="pre")["stdout"].strip() == "1"
+    assert version_in(offline, "mcpx-alpha", session="pre2") == "1.0"
     # and a session started after
     assert version_in(offline, "mcpx-alpha", session="later") == "1.0"
 
@@ -292,6 +295,25 @@ def test_unknown_package_is_a_short_error_naming_it(networked, index):
     assert len(s["error"]) <= 600, len(s["error"])
     assert "installed" not in s
     assert len(text_of(r)) < 2000
+
+
+def test_unsatisfiable_version_is_a_short_error(networked, index):
+    r, s = install(networked, "mcpx-gamma==9.9")
+    assert r.get("isError") is True and s["status"] == "error", s
+    assert "mcpx-gamma==9.9" in s["error"], s
+    # pip's own words for it, not a resolver wall
+    assert "from versions: 3.0" in s["error"] or "No matching distribution" in s["error"], s
+    assert len(s["error"]) <= 600, len(s["error"])
+
+
+def test_progress_carries_pips_lines(offline):
+    r, s = install(offline, "mcpx-prog", meta={"progressToken": "pip-lines"})
+    assert s["status"] == "installed", s
+    lines = [m["params"].get("message", "") for m in offline.notifications
+             if m.get("method") == "notifications/progress"
+             and m["params"].get("progressToken") == "pip-lines"]
+    assert any(line.startswith("Processing") or line.startswith("Looking in") or
+               line.startswith("Successfully installed") for line in lines), lines
 
 
 def test_sdist_is_not_built_by_default(networked, index):
@@ -397,6 +419,27 @@ def test_cancel_a_running_install(networked, index):
     assert wheelhouse.wait_until(lambda: not installer_pids(networked), 30), installer_pids(networked)
     assert networked.request("ping", timeout=30).get("result") == {}
     assert not any(n.lower().startswith("mcpx_stall") for n in os.listdir(overlay_site(networked)))
+
+
+def test_server_and_sessions_survive_a_pip_killed_mid_install(networked, index):
+    run_ok(networked, "kept = 42", session="survivor")
+    index.clear()
+    rid = networked.start("tools/call", {"name": "install_package",
+                                         "arguments": {"package": "mcpx-stall"}})
+    assert wheelhouse.wait_until(lambda: "/simple/mcpx-stall/" in index.seen(), 120), \
+        index.seen()
+    pids = installer_pids(networked)
+    assert pids, "no installer process"
+    for pid in pids:
+        os.kill(pid, 9)
+    r = networked.wait(rid, timeout=120)["result"]
+    s = r["structuredContent"]
+    assert r.get("isError") is True and s["status"] == "error", s
+    assert "mcpx-stall" in s["error"] and len(s["error"]) <= 600, s
+    assert run_ok(networked, "print(kept)", session="survivor")["stdout"].strip() == "42"
+    # the installer takes the next one (mcpx-after may be there from an earlier test)
+    r, s = install(networked, "mcpx-after")
+    assert s["status"] in ("installed", "already_satisfied"), s
 
 
 def test_pip_magic_and_bang_in_a_cell(offline):
