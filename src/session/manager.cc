@@ -213,8 +213,7 @@ void SessionManager::Begin(Session& s) {
   }
   const std::string name = s.name;
   const uint64_t id = e.id;
-  e.timeout_timer = loop_->AddTimer(milliseconds(static_cast<int64_t>(e.timeout_s * 1000)),
-                                    [this, name, id] { OnTimeout(name, id); });
+  ArmTimeout(e, name, static_cast<int64_t>(e.timeout_s * 1000));
   e.tick_timer = loop_->AddTimer(milliseconds(kTickMs), [this, name, id] { Tick(name, id); });
 }
 
@@ -310,6 +309,12 @@ std::string SessionManager::KillReasonFor(const Session& s, const Execution& e,
     }
   }
   return KillReason(facts, options_.sandbox);
+}
+
+void SessionManager::ArmTimeout(Execution& e, const std::string& name, int64_t ms) {
+  const uint64_t id = e.id;
+  e.timeout_at_ms = EventLoop::NowMs() + ms;
+  e.timeout_timer = loop_->AddTimer(milliseconds(ms), [this, name, id] { OnTimeout(name, id); });
 }
 
 void SessionManager::OnTimeout(const std::string& name, uint64_t exec_id) {

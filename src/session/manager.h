@@ -78,6 +78,7 @@ class SessionManager {
   void OnInstallFrame(Session& s, const KernelFrame& msg);  // manager_packages.cc
   void OnKernelOutput(const std::string& session, int stream, std::string_view data);
   void OnKernelExit(const std::string& session, uint64_t serial, jail::ExitStatus exit);
+  void ArmTimeout(Execution& e, const std::string& session, int64_t ms);
   void OnTimeout(const std::string& session, uint64_t exec_id);
   void Interrupt(Session& s, ExecStatus status, const std::string& why);
   void Tick(const std::string& session, uint64_t exec_id);

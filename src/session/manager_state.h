@@ -30,6 +30,10 @@ struct SessionManager::Execution {
   std::optional<ExecStatus> forced_status;         // timeout or cancelled once interrupted
   std::string kill_reason;                         // set by whoever decided to kill the kernel
   EventLoop::TimerId timeout_timer = 0, grace_timer = 0, tick_timer = 0;
+  int64_t timeout_at_ms = 0;  // when timeout_timer fires
+  // While the cell waits for its `%pip install`, its timeout is paused with this much left (the
+  // install has its own bound, the policy's install_timeout_s).
+  std::optional<int64_t> timeout_left_ms;
   std::optional<jail::CgroupUsage> usage_start;
   int64_t last_progress_ms = 0;
   double last_progress = 0;

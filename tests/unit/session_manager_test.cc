@@ -1001,6 +1001,28 @@ TEST_F(SessionManagerTest, InstallFrameGoesToTheInstallerAndTheAnswerToTheKernel
   ASSERT_TRUE(call->finished());
 }
 
+// The cell's timeout is paused while it waits for its `%pip install` (the install has its own
+// bound) and runs again, with what was left, once the answer is back.
+TEST_F(SessionManagerTest, CellTimeoutPausesWhileItsInstallRuns) {
+  FakeInstaller installer;
+  Manager().SetInstaller(&installer);
+  auto call = Execute("s", "%pip install slowpkg\nwhile True: pass", 0.05);
+  Ready(K(0));
+  KernelFrame f;
+  f.kind = KernelFrame::Kind::kInstall;
+  f.requirement = "slowpkg";
+  K(0).cb.on_message(f);
+  ASSERT_EQ(installer.requests.size(), 1u);
+  RunFor(150);  // three times the cell's timeout
+  EXPECT_EQ(K(0).interrupts, 0);
+  EXPECT_FALSE(call->finished());
+  installer.pending[0].done(Installed("slowpkg", "1.0", {"slowpkg"}));
+  ASSERT_TRUE(RunUntil([&] { return K(0).interrupts > 0; }));  // its clock runs again
+  ReplyError(K(0), K(0).sent[0].at("id").get<uint64_t>(), ErrorInfo{"KeyboardInterrupt", "", ""});
+  ASSERT_TRUE(call->finished());
+  EXPECT_EQ(call->outcome().status, ExecStatus::kTimeout);
+}
+
 TEST_F(SessionManagerTest, InstallFrameWithoutAnInstallerIsAnsweredNo) {
   auto call = Execute("s", "%pip install x");
   Ready(K(0));
