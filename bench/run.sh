@@ -26,9 +26,9 @@ for prog in startup_bench list_files_bench jail_spawn_bench; do
 done
 
 if [[ -n ${QUICK:-} ]]; then
-  STARTUP_RUNS=20 SPAWN_RUNS=20 CALLS=100 PLOTS=5 SESSION_RUNS=1
+  STARTUP_RUNS=20 SPAWN_RUNS=20 CALLS=100 PLOTS=5 SESSION_RUNS=1 INSTALL_RUNS=1
 else
-  STARTUP_RUNS=200 SPAWN_RUNS=200 CALLS=1000 PLOTS=30 SESSION_RUNS=5
+  STARTUP_RUNS=200 SPAWN_RUNS=200 CALLS=1000 PLOTS=30 SESSION_RUNS=5 INSTALL_RUNS=5
 fi
 
 LOG=$(mktemp /tmp/mcpx-bench-XXXXXX.log)
@@ -70,8 +70,11 @@ if [[ $(id -u) == 0 ]]; then
   run fork_loop "$PY" "$HERE/fork_loop_stop.py" 3
 fi
 
+section "7. install_package from a local index and a wheelhouse vs pip into a fresh venv"
+run install "$PY" "$HERE/install_bench.py" "$INSTALL_RUNS"
+
 section "summary"
-grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server )' "$LOG" || true
+grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import)' "$LOG" || true
 echo "full output: $LOG"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}"

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "mcp/tool.h"
+#include "tools/annotations.h"
 #include "tools/args.h"
 #include "tools/workspace_resources.h"
 #include "util/units.h"
@@ -23,15 +24,6 @@ using mcp::TextResult;
 using mcp::Tool;
 using mcp::ToolCallPtr;
 using workspace::Workspace;
-
-json Annotations(std::string_view title, bool read_only, bool destructive, bool idempotent) {
-  json a = {{"title", title}, {"readOnlyHint", read_only}, {"openWorldHint", false}};
-  if (!read_only) {
-    a["destructiveHint"] = destructive;
-    a["idempotentHint"] = idempotent;
-  }
-  return a;
-}
 
 json PathProperty(std::string_view what) {
   return {{"type", "string"},
@@ -105,7 +97,7 @@ class ReadFileTool : public Tool {
           {"required",
            {"path", "kind", "mime_type", "size", "offset", "bytes", "next_offset", "truncated"}},
           {"additionalProperties", false}}},
-        {"annotations", Annotations("Read a workspace file", true, false, true)},
+        {"annotations", Annotations("Read a workspace file", {.read_only = true})},
     };
   }
 
@@ -278,7 +270,7 @@ class WriteFileTool : public Tool {
             {"appended", {{"type", "boolean"}}}}},
           {"required", {"path", "bytes_written", "size", "created", "appended"}},
           {"additionalProperties", false}}},
-        {"annotations", Annotations("Write a workspace file", false, true, false)},
+        {"annotations", Annotations("Write a workspace file", {.destructive = true})},
     };
   }
 
@@ -387,7 +379,7 @@ class ListFilesTool : public Tool {
             {"truncated", {{"type", "boolean"}}}}},
           {"required", {"path", "entries", "count", "truncated"}},
           {"additionalProperties", false}}},
-        {"annotations", Annotations("List workspace files", true, false, true)},
+        {"annotations", Annotations("List workspace files", {.read_only = true})},
     };
   }
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "mcp/tool.h"
+#include "tools/annotations.h"
 #include "tools/args.h"
 
 namespace mcpx::tools {
@@ -16,8 +17,7 @@ using mcp::Tool;
 using mcp::ToolCallPtr;
 
 json InstallJson(const session::InstallOutcome& out) {
-  json j = {{"status", session::InstallStatusName(out.status)},
-            {"requirement", out.requirement}};
+  json j = {{"status", session::InstallStatusName(out.status)}, {"requirement", out.requirement}};
   if (!out.ok()) {
     j["error"] = out.error;
     return j;
@@ -87,11 +87,7 @@ class InstallPackageTool : public Tool {
             {"error", {{"type", "string"}}}}},
           {"required", {"status", "requirement"}}}},
         {"annotations",
-         {{"title", "Install a Python package"},
-          {"readOnlyHint", false},
-          {"destructiveHint", false},
-          {"idempotentHint", true},
-          {"openWorldHint", true}}}};
+         Annotations("Install a Python package", {.idempotent = true, .open_world = true})}};
   }
 
   void Call(ToolCallPtr call) override {
@@ -103,16 +99,17 @@ class InstallPackageTool : public Tool {
     std::weak_ptr<session::SessionManager> manager = manager_;
     const uint64_t id = installer_->Install(
         session::InstallRequest{*package, false, ""},
-        session::InstallCallbacks{
-            .done =
-                [call, manager](session::InstallOutcome out) {
-                  if (auto m = manager.lock()) m->AfterInstall(out);
-                  call->Finish(StructuredResult(InstallJson(out), out.Summary(), !out.ok()));
-                },
-            .progress =
-                [call, steps](const std::string& line) {
-                  if (call->wants_progress()) call->Progress(++*steps, std::nullopt, line);
-                }});
+        session::InstallCallbacks{.done =
+                                      [call, manager](session::InstallOutcome out) {
+                                        if (auto m = manager.lock()) m->AfterInstall(out);
+                                        call->Finish(StructuredResult(InstallJson(out),
+                                                                      out.Summary(), !out.ok()));
+                                      },
+                                  .progress =
+                                      [call, steps](const std::string& line) {
+                                        if (call->wants_progress())
+                                          call->Progress(++*steps, std::nullopt, line);
+                                      }});
     std::weak_ptr<packages::Installer> installer = installer_;
     call->OnCancel([installer, id] {
       if (auto i = installer.lock()) i->Cancel(id);

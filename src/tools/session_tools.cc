@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "mcp/tool.h"
+#include "tools/annotations.h"
 #include "tools/args.h"
 #include "tools/execute_result.h"
 
@@ -77,12 +78,7 @@ class ExecutePythonTool : public Tool {
           {"required", {"code"}},
           {"additionalProperties", false}}},
         {"outputSchema", ExecuteOutputSchema()},
-        {"annotations",
-         {{"title", "Run Python"},
-          {"readOnlyHint", false},
-          {"destructiveHint", true},
-          {"idempotentHint", false},
-          {"openWorldHint", true}}}};
+        {"annotations", Annotations("Run Python", {.destructive = true, .open_world = true})}};
   }
 
   void Call(ToolCallPtr call) override {
@@ -152,12 +148,7 @@ class ListSessionsTool : public Tool {
             {"warm_kernels", {{"type", "integer"}}},
             {"memory_limit_bytes", {{"type", "integer"}}}}},
           {"required", {"sessions", "max_sessions"}}}},
-        {"annotations",
-         {{"title", "List Python sessions"},
-          {"readOnlyHint", true},
-          {"destructiveHint", false},
-          {"idempotentHint", true},
-          {"openWorldHint", false}}}};
+        {"annotations", Annotations("List Python sessions", {.read_only = true})}};
   }
 
   void Call(ToolCallPtr call) override {
@@ -203,11 +194,7 @@ class ResetSessionTool : public Tool {
           {"properties", {{"session", {{"type", "string"}}}, {"existed", {{"type", "boolean"}}}}},
           {"required", {"session", "existed"}}}},
         {"annotations",
-         {{"title", "Reset a Python session"},
-          {"readOnlyHint", false},
-          {"destructiveHint", true},
-          {"idempotentHint", true},
-          {"openWorldHint", false}}}};
+         Annotations("Reset a Python session", {.destructive = true, .idempotent = true})}};
   }
 
   void Call(ToolCallPtr call) override {

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from probes.harness import (NOBODY, USERS, cmdline, descendants, run_ok, start_server,
+from probes.harness import (ATTEMPT, NOBODY, USERS, cmdline, descendants, run_ok, start_server,
                             status_fields, stop_server, wait_for)
 from policy_files import write_policy
 from wheelhouse import CanaryServer, SimpleIndex, build_sdist, build_wheel, parse_probe
@@ -219,15 +219,9 @@ def test_a_running_installer_has_no_host_root_and_no_capabilities(server, index)
 def test_kernels_see_the_overlay_read_only(server):
     r, s = install(server, "mcpx-secwheel")
     assert s["status"] in ("installed", "already_satisfied"), s
-    code = r'''
-import errno, glob, os, mcpx_secwheel
+    code = ATTEMPT + r'''
+import glob, mcpx_secwheel
 site = glob.glob('/opt/mcpx/packages/lib/python3.*/site-packages')[0]
-def attempt(name, fn):
-    try:
-        fn()
-        print(name + '=ok')
-    except OSError as e:
-        print(name + '=' + errno.errorcode[e.errno])
 attempt('write', lambda: open(site + '/evil_planted.py', 'w').write('x = 1'))
 attempt('append', lambda: open(mcpx_secwheel.__file__, 'a').write('x = 1'))
 attempt('mkdir', lambda: os.mkdir(site + '/evil_dir'))
