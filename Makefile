@@ -33,9 +33,13 @@ asan: setup
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# New inputs go into the first corpus folder: a scratch one in the build, not the checked-in seeds.
 fuzz: asan
-	$(ASAN_BUILD)/tests/fuzz/jsonrpc_fuzzer -max_total_time=60 tests/fuzz/corpus
-	$(ASAN_BUILD)/tests/fuzz/kernel_frame_fuzzer -max_total_time=60 tests/fuzz/kernel_frame_corpus
+	mkdir -p $(ASAN_BUILD)/fuzz/jsonrpc $(ASAN_BUILD)/fuzz/kernel_frame
+	$(ASAN_BUILD)/tests/fuzz/jsonrpc_fuzzer -max_total_time=60 $(ASAN_BUILD)/fuzz/jsonrpc \
+	  tests/fuzz/corpus
+	$(ASAN_BUILD)/tests/fuzz/kernel_frame_fuzzer -max_total_time=60 \
+	  $(ASAN_BUILD)/fuzz/kernel_frame tests/fuzz/kernel_frame_corpus
 
 bench: build
 	bash bench/run.sh $(BUILD)
