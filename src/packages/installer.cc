@@ -36,6 +36,12 @@ constexpr size_t kMaxProgressChars = 200;
 
 std::string Quoted(const std::string& s) { return "install_package(\"" + s + "\")"; }
 
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 std::string Cap(std::string s, size_t n) {
   if (s.size() > n) s = s.substr(0, n - 3) + "...";
   return s;
@@ -374,6 +380,15 @@ InstallOutcome Installer::OutcomeOf(const Running& r, int shell_code) const {
       }
     }
     if (lines.empty()) lines = "pip exited with " + std::to_string(report.value("exit_code", 1));
+    // pip says "from versions: none" whether the project is missing or the index unreachable;
+    // the proxy knows which.
+    if (r.proxy && r.proxy->stats().failed > 0) {
+      lines = "the package index could not be reached (" + r.proxy->stats().last_failure + ") | " +
+              lines;
+    } else if (r.proxy && r.proxy->stats().refused > 0) {
+      lines = "the proxy refused " + Join(r.proxy->stats().refused_hosts) +
+              " (not an allowed package host; the operator adds one with --allow-host) | " + lines;
+    }
     out.error =
         Cap(who + " failed (" + DescribeSources(options_.index) + "): " + lines, kMaxErrorChars);
     return out;

@@ -315,7 +315,16 @@ void PackageProxy::Respond(Conn& c, int code, std::string_view reason, std::stri
     loop_->Remove(c.upstream.get());
     c.upstream.reset();
   }
-  c.to_client = ProxyResponse(code, reason, body);
+  // pip shows only the status line of a failed CONNECT ("Tunnel connection failed: 403 ..."), so
+  // the reason phrase carries the body's first line too.
+  std::string why(reason);
+  const std::string_view line = body.substr(0, body.find('\n'));
+  if (!line.empty()) why.append(" (").append(line).append(")");
+  if (code == 502 || code == 504) {
+    ++stats_.failed;
+    stats_.last_failure = line;
+  }
+  c.to_client = ProxyResponse(code, why, body);
   c.phase = Conn::Phase::kDrain;
   c.deadline_ms = EventLoop::NowMs() + kDrainTimeout.count();
   Drain(c);
@@ -460,9 +469,10 @@ void PackageProxy::ConnectNext(Conn& c) {
     c.upstream = std::move(fd);
     return;  // the loop reports the outcome, also when connect() already succeeded
   }
-  const std::string& shown = c.request.target.shown;
-  spdlog::warn("package proxy: cannot connect to {}: {}", shown, ErrnoName(c.connect_errno));
-  Respond(c, 502, ReasonPhrase(502), "cannot connect to " + shown + "\n");
+  const std::string where = c.request.target.shown + ":" + std::to_string(c.request.target.port);
+  const std::string err = ErrnoName(c.connect_errno);
+  spdlog::warn("package proxy: cannot connect to {}: {}", where, err);
+  Respond(c, 502, ReasonPhrase(502), "cannot connect to " + where + ": " + err + "\n");
 }
 
 void PackageProxy::OnConnected(Conn& c) {
@@ -555,7 +565,9 @@ void PackageProxy::OnSweep() {
         Respond(c, 504, ReasonPhrase(504), "lookup of " + c.request.target.shown + " timed out\n");
         break;
       case Conn::Phase::kConnecting:
-        Respond(c, 504, ReasonPhrase(504), "connect to " + c.request.target.shown + " timed out\n");
+        Respond(c, 504, ReasonPhrase(504),
+                "connect to " + c.request.target.shown + ":" +
+                    std::to_string(c.request.target.port) + " timed out\n");
         break;
       case Conn::Phase::kRelay:
       case Conn::Phase::kDrain:

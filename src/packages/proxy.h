@@ -60,6 +60,8 @@ class PackageProxy {
     uint64_t refused = 0;      // requests answered 403
     uint64_t turned_away = 0;  // connections closed at once because kMaxClients were open
     std::vector<std::string> refused_hosts;  // distinct, the first 16
+    uint64_t failed = 0;       // allowed requests answered 502/504 (lookup or connect failed)
+    std::string last_failure;  // e.g. "cannot resolve pypi.org"
   };
 
   PackageProxy(EventLoop* loop, ProxyRules rules, Resolver resolver = {});

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 
@@ -314,6 +315,20 @@ def test_progress_carries_pips_lines(offline):
              and m["params"].get("progressToken") == "pip-lines"]
     assert any(line.startswith("Processing") or line.startswith("Looking in") or
                line.startswith("Successfully installed") for line in lines), lines
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_unreachable_index_is_named_as_the_cause(scheme):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = "%s://127.0.0.1:%d/simple" % (scheme, port)
+    with McpClient(args=["--index-url", url]) as c:
+        r, s = install(c, "mcpx-anything")
+    assert r.get("isError") is True and s["status"] == "error", s
+    # not only pip's "from versions: none", which reads as if the project did not exist
+    assert "the package index could not be reached (cannot connect to 127.0.0.1:%d: " \
+        "ECONNREFUSED)" % port in s["error"], s
 
 
 def test_sdist_is_not_built_by_default(networked, index):

@@ -252,7 +252,7 @@ TEST_F(PackageProxyTest, LargeTransfersGoThroughTheBoundedBuffers) {
 TEST_F(PackageProxyTest, HostNotOnTheListGetsTheRefusal) {
   Start({{"index.test", {443}, true}});
   const std::string r = Ask("CONNECT evil.example:443 HTTP/1.1\r\n\r\n");
-  EXPECT_TRUE(r.starts_with("HTTP/1.1 403 Forbidden\r\n")) << r;
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 403 Forbidden (blocked by mcp-executor policy: ")) << r;
   EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos);
   EXPECT_EQ(BodyOf(r), Refusal("evil.example"));
   Ask("CONNECT evil.example:443 HTTP/1.1\r\n\r\n");
@@ -336,7 +336,7 @@ TEST_F(PackageProxyTest, UpstreamConnectRefusedIs502) {
   const uint16_t closed = ClosedPort();
   Start({{"index.test", {closed}, true}});
   const std::string r = Ask("CONNECT index.test:" + std::to_string(closed) + " HTTP/1.1\r\n\r\n");
-  EXPECT_TRUE(r.starts_with("HTTP/1.1 502 Bad Gateway\r\n")) << r;
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 502 Bad Gateway (cannot connect to ")) << r;
 }
 
 TEST_F(PackageProxyTest, ASlowLookupDoesNotBlockTheLoop) {
