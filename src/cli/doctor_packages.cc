@@ -131,9 +131,16 @@ std::string PackagesReportText(const PackagesReport& r) {
   if (!r.config_error.empty()) return out + "    sources: INVALID (" + r.config_error + ")\n";
   out += "    sources: " + r.sources + "\n";
   if (r.hosts.empty()) return out + "    proxy: none (offline: the installer has no network)\n";
+  bool unreachable = false;
   for (const auto& h : r.hosts) {
     out += "    proxy to " + h.host + ": " + (h.reachable ? "ok, " : "UNREACHABLE, ") + h.detail +
            "\n";
+    unreachable = unreachable || !h.reachable;
+  }
+  if (unreachable) {
+    out +=
+        "    fix: install_package needs these hosts from this machine; or name a mirror "
+        "(--index-url URL) or a wheelhouse (--find-links DIR)\n";
   }
   return out;
 }
