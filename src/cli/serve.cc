@@ -83,8 +83,8 @@ int RunServe(const Options& opts) {
                               .settings = (*policy)->settings,
                               .warm_kernels = opts.warm_kernels});
   tools::AddSessionTools(registry, sessions);
-  tools::AddPackageTools(registry, installer, sessions);
   sessions->SetInstaller(installer.get());
+  tools::AddPackageTools(registry, sessions, packages::DescribeSources(opts.index));
 
   mcp::StdioTransport transport(**loop, 0, 1);
   mcp::ServerOptions server_options;

@@ -56,13 +56,15 @@ class SessionManager {
   // Kills the session's kernel; returns whether it existed.
   bool Reset(const std::string& session);
 
-  // The installer that a cell's `%pip install` reaches (not owned; null: none). Set once, before
-  // the first call.
+  // The installer that install_package and a cell's `%pip install` reach (not owned; null:
+  // none). Set once, before the first call.
   void SetInstaller(PackageInstaller* installer) { installer_ = installer; }
-  // After any install: every kernel looks for new packages before its next cell, and the
-  // outcome names the sessions that had already imported a module of an installed distribution
-  // (they keep the old one until reset_session).
-  void AfterInstall(InstallOutcome& outcome);
+  // Every install goes through here: after it, every kernel looks for new packages before its
+  // next cell, and the outcome handed to `cb.done` names the sessions that had already imported
+  // a module of an installed distribution (they keep the old one until reset_session). Returns
+  // an id for CancelInstall.
+  uint64_t Install(InstallRequest request, InstallCallbacks cb);
+  void CancelInstall(uint64_t id);
 
   const jail::Limits& sandbox_limits() const { return options_.sandbox; }
   const SessionSettings& settings() const { return options_.settings; }
@@ -76,6 +78,7 @@ class SessionManager {
   void Begin(Session& s);
   void OnKernelMessage(const std::string& session, const KernelFrame& msg);
   void OnInstallFrame(Session& s, const KernelFrame& msg);  // manager_packages.cc
+  void AfterInstall(InstallOutcome& outcome);
   void OnKernelOutput(const std::string& session, int stream, std::string_view data);
   void OnKernelExit(const std::string& session, uint64_t serial, jail::ExitStatus exit);
   void ArmTimeout(Execution& e, const std::string& session, int64_t ms);

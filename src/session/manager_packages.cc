@@ -1,6 +1,7 @@
-// SessionManager's side of package installs: a cell's `%pip install` frame goes to the
-// installer and its outcome back to that kernel; after any install, every kernel looks for new
-// packages and the sessions that imported an installed distribution are named.
+// SessionManager's side of package installs: every install (the tool's, a cell's `%pip install`)
+// goes to the installer through Install, after which every kernel looks for new packages and the
+// sessions that imported an installed distribution are named; a cell's outcome goes back to its
+// kernel.
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -46,7 +47,6 @@ void SessionManager::OnInstallFrame(Session& s, const KernelFrame& msg) {
   }
   spdlog::info("session {}: %pip install {}", name, msg.requirement);
   auto done = [this, reply, name, serial, exec_id](InstallOutcome out) {
-    AfterInstall(out);
     if (Session* t = Find(name); t != nullptr && t->kernel && t->kernel->serial() == serial) {
       t->installing = false;
       // The cell's own clock runs again (unless the cell ended meanwhile).
@@ -57,8 +57,28 @@ void SessionManager::OnInstallFrame(Session& s, const KernelFrame& msg) {
     }
     reply(out.ok(), out.Summary());
   };
-  installer_->Install(InstallRequest{msg.requirement, msg.upgrade, name},
-                      InstallCallbacks{.done = std::move(done), .progress = nullptr});
+  Install(InstallRequest{msg.requirement, msg.upgrade, name},
+          InstallCallbacks{.done = std::move(done), .progress = nullptr});
+}
+
+uint64_t SessionManager::Install(InstallRequest request, InstallCallbacks cb) {
+  if (installer_ == nullptr) {
+    InstallOutcome out;
+    out.requirement = request.requirement;
+    out.error = "this server has no package installer";
+    cb.done(std::move(out));
+    return 0;
+  }
+  auto done = [this, done = std::move(cb.done)](InstallOutcome out) {
+    AfterInstall(out);
+    done(std::move(out));
+  };
+  return installer_->Install(std::move(request),
+                             InstallCallbacks{.done = std::move(done), .progress = cb.progress});
+}
+
+void SessionManager::CancelInstall(uint64_t id) {
+  if (installer_ != nullptr) installer_->Cancel(id);
 }
 
 void SessionManager::AfterInstall(InstallOutcome& outcome) {

@@ -2,9 +2,10 @@
 // an install is asked for and what it ends with, typed, without MCP.
 //
 // Two callers: the install_package tool, and a kernel whose cell runs `%pip install NAME` (it
-// sends an `install` frame; the manager asks the installer and answers the kernel). After an
-// install, SessionManager::AfterInstall tells every kernel to look for new packages before its
-// next cell and names the sessions that had already imported an installed distribution.
+// sends an `install` frame; the manager asks the installer and answers the kernel). Both go
+// through SessionManager::Install, which after an install tells every kernel to look for new
+// packages before its next cell and names the sessions that had already imported an installed
+// distribution.
 #pragma once
 
 #include <cstdint>

@@ -37,9 +37,8 @@ json InstallJson(const session::InstallOutcome& out) {
 
 class InstallPackageTool : public Tool {
  public:
-  InstallPackageTool(std::shared_ptr<packages::Installer> installer,
-                     std::shared_ptr<session::SessionManager> manager)
-      : installer_(std::move(installer)), manager_(std::move(manager)) {}
+  InstallPackageTool(std::shared_ptr<session::SessionManager> manager, std::string sources)
+      : manager_(std::move(manager)), sources_(std::move(sources)) {}
 
   json Definition() const override {
     return {
@@ -49,7 +48,7 @@ class InstallPackageTool : public Tool {
          "Installs one Python package (a PEP 508 requirement such as \"seaborn\", "
          "\"requests==2.31.0\" or \"pandas[excel]>=2\") from the package index the operator "
          "configured (" +
-             packages::DescribeSources(installer_->index()) +
+             sources_ +
              "), as binary wheels. It is importable at once in every session; a session that "
              "had already imported an older version keeps it until reset_session. numpy, pandas "
              "and matplotlib are preinstalled and reused. In code, `%pip install NAME` does the "
@@ -96,12 +95,10 @@ class InstallPackageTool : public Tool {
     auto package = args->RequiredString("package");
     if (!package.ok()) return call->Finish(ErrorResult(package.status().message()));
     auto steps = std::make_shared<double>(0);
-    std::weak_ptr<session::SessionManager> manager = manager_;
-    const uint64_t id = installer_->Install(
+    const uint64_t id = manager_->Install(
         session::InstallRequest{*package, false, ""},
         session::InstallCallbacks{.done =
-                                      [call, manager](session::InstallOutcome out) {
-                                        if (auto m = manager.lock()) m->AfterInstall(out);
+                                      [call](session::InstallOutcome out) {
                                         call->Finish(StructuredResult(InstallJson(out),
                                                                       out.Summary(), !out.ok()));
                                       },
@@ -110,22 +107,22 @@ class InstallPackageTool : public Tool {
                                         if (call->wants_progress())
                                           call->Progress(++*steps, std::nullopt, line);
                                       }});
-    std::weak_ptr<packages::Installer> installer = installer_;
-    call->OnCancel([installer, id] {
-      if (auto i = installer.lock()) i->Cancel(id);
+    std::weak_ptr<session::SessionManager> manager = manager_;
+    call->OnCancel([manager, id] {
+      if (auto m = manager.lock()) m->CancelInstall(id);
     });
   }
 
  private:
-  std::shared_ptr<packages::Installer> installer_;
   std::shared_ptr<session::SessionManager> manager_;
+  std::string sources_;
 };
 
 }  // namespace
 
-void AddPackageTools(mcp::ToolRegistry& registry, std::shared_ptr<packages::Installer> installer,
-                     std::shared_ptr<session::SessionManager> manager) {
-  registry.Add(std::make_unique<InstallPackageTool>(std::move(installer), std::move(manager)));
+void AddPackageTools(mcp::ToolRegistry& registry, std::shared_ptr<session::SessionManager> manager,
+                     std::string sources) {
+  registry.Add(std::make_unique<InstallPackageTool>(std::move(manager), std::move(sources)));
 }
 
 }  // namespace mcpx::tools

@@ -1,15 +1,18 @@
-// install_package over the package installer (packages/installer.h).
+// install_package, through the session manager (which hands it to the package installer and
+// tells the kernels about it afterwards).
 #pragma once
 
 #include <memory>
 
+#include <string>
 #include "mcp/tool_registry.h"
-#include "packages/installer.h"
+
 #include "session/manager.h"
 
 namespace mcpx::tools {
 
-void AddPackageTools(mcp::ToolRegistry& registry, std::shared_ptr<packages::Installer> installer,
-                     std::shared_ptr<session::SessionManager> manager);
+// `sources`: where packages come from, for the description (packages::DescribeSources).
+void AddPackageTools(mcp::ToolRegistry& registry, std::shared_ptr<session::SessionManager> manager,
+                     std::string sources);
 
 }  // namespace mcpx::tools

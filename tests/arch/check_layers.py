@@ -18,7 +18,7 @@ ALLOWED = {
     "session": {"util", "jail", "workspace"},
     "packages": {"util", "jail", "session"},
     "mcp": {"util"},
-    "tools": {"util", "workspace", "session", "packages", "mcp"},
+    "tools": {"util", "workspace", "session", "mcp"},
     "cli": {"util", "jail", "workspace", "session", "packages", "mcp", "tools"},
     "main": {"util", "cli"},
 }

@@ -1052,9 +1052,31 @@ TEST_F(SessionManagerTest, InstallAnswerAfterAResetGoesNowhere) {
   ASSERT_EQ(K(1).sent.size(), 1u);  // only its own execute
 }
 
+// install_package on a manager without an installer: an error at once, not a hang.
+TEST_F(SessionManagerTest, InstallWithoutAnInstallerIsAnError) {
+  std::optional<InstallOutcome> seen;
+  Manager().Install(InstallRequest{"x", false, ""},
+                    InstallCallbacks{.done = [&](InstallOutcome o) { seen = std::move(o); },
+                                     .progress = nullptr});
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_FALSE(seen->ok());
+  EXPECT_THAT(seen->error, HasSubstr("no package installer"));
+}
+
 // After an install: kernels are told to look for new packages (packages_generation in the next
 // execute), and the sessions that imported a module of an installed distribution are named.
 TEST_F(SessionManagerTest, AfterInstallNamesTheSessionsThatImportedAndBumpsTheGeneration) {
+  FakeInstaller installer;
+  Manager().SetInstaller(&installer);
+  // What the installer reports goes back through the manager, which fills in reset_needed.
+  auto install = [&](InstallOutcome reported) {
+    InstallOutcome seen;
+    Manager().Install(InstallRequest{reported.requirement, false, ""},
+                      InstallCallbacks{.done = [&](InstallOutcome o) { seen = std::move(o); },
+                                       .progress = nullptr});
+    installer.pending.back().done(std::move(reported));
+    return seen;
+  };
   auto a = Execute("a", "import tinypkg");
   auto b = Execute("b", "import json");
   Ready(K(0));
@@ -1064,9 +1086,9 @@ TEST_F(SessionManagerTest, AfterInstallNamesTheSessionsThatImportedAndBumpsTheGe
   ReplyWithImports(K(1), LastId(K(1)), {"json"});
   ASSERT_TRUE(a->finished() && b->finished());
 
-  InstallOutcome out = Installed("tinypkg", "2.0", {"tinypkg"});
-  out.installed[0].replaced = "1.0";
-  Manager().AfterInstall(out);
+  InstallOutcome reported = Installed("tinypkg", "2.0", {"tinypkg"});
+  reported.installed[0].replaced = "1.0";
+  const InstallOutcome out = install(reported);
   EXPECT_EQ(out.reset_needed, std::vector<std::string>{"a"});
   EXPECT_THAT(out.Summary(), HasSubstr("Session a had already imported tinypkg"));
 
@@ -1075,14 +1097,13 @@ TEST_F(SessionManagerTest, AfterInstallNamesTheSessionsThatImportedAndBumpsTheGe
   EXPECT_EQ(K(1).sent[1].at("packages_generation"), 1);
 
   // A failed install changes nothing.
-  InstallOutcome failed;
-  failed.status = InstallStatus::kError;
-  Manager().AfterInstall(failed);
+  InstallOutcome error;
+  error.status = InstallStatus::kError;
+  const InstallOutcome failed = install(error);
   EXPECT_TRUE(failed.reset_needed.empty());
   // A reset session starts with a kernel that has imported nothing.
   EXPECT_TRUE(Manager().Reset("a"));
-  InstallOutcome later = Installed("tinypkg", "3.0", {"tinypkg"});
-  Manager().AfterInstall(later);
+  const InstallOutcome later = install(Installed("tinypkg", "3.0", {"tinypkg"}));
   EXPECT_TRUE(later.reset_needed.empty());
 }
 
