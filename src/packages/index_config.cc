@@ -8,16 +8,12 @@
 #include <cerrno>
 #include <optional>
 
+#include "util/text.h"
+
 namespace mcpx::packages {
 namespace {
 
 constexpr const char* kPyPiFiles = "files.pythonhosted.org";
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -85,7 +81,7 @@ Result<HostPort> ParseHostPort(std::string_view hostport) {
                              " is not a host name (letters, digits, '-' and '.') or IP address");
     }
   }
-  out.host = Lower(host);
+  out.host = AsciiLower(host);
   if (has_port) {
     const bool digits = !port.empty() && port.size() <= 5 &&
                         port.find_first_not_of("0123456789") == std::string_view::npos;
@@ -159,7 +155,7 @@ Result<UrlParts> ParseIndexUrl(std::string_view url) {
                            " is not a URL: index URLs are http://HOST/... or https://HOST/...");
   }
   UrlParts parts;
-  parts.scheme = Lower(url.substr(0, sep));
+  parts.scheme = AsciiLower(url.substr(0, sep));
   if (parts.scheme != "http" && parts.scheme != "https") {
     return InvalidArgument(what + " has the scheme \"" + parts.scheme +
                            "\": index URLs are http:// or https://");

@@ -1,6 +1,5 @@
 #include "packages/installer.h"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,7 +17,9 @@
 #include "packages/requirement.h"
 #include "session/overlay.h"
 #include "util/io.h"
+#include "util/text.h"
 #include "util/unique_fd.h"
+#include "util/utf8.h"
 
 namespace mcpx::packages {
 namespace {
@@ -36,14 +37,9 @@ constexpr size_t kMaxProgressChars = 200;
 
 std::string Quoted(const std::string& s) { return "install_package(\"" + s + "\")"; }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
+// At most n bytes, cut between characters, "..." where it was cut.
 std::string Cap(std::string s, size_t n) {
-  if (s.size() > n) s = s.substr(0, n - 3) + "...";
+  if (s.size() > n) s = s.substr(0, Utf8SafePrefix(s, n - 3)) + "...";
   return s;
 }
 
@@ -57,15 +53,6 @@ std::string Clean(const json& v, size_t cap) {
   return Cap(std::move(s), cap);
 }
 
-Result<UniqueFd> NonBlockingPipe(UniqueFd* write_end) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(Code::kResourceExhausted, "pipe2");
-  UniqueFd r(p[0]);
-  write_end->reset(p[1]);
-  if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) return ErrnoStatus(Code::kInternal, "fcntl");
-  return r;
-}
-
 }  // namespace
 
 struct Installer::Pending {
@@ -73,7 +60,6 @@ struct Installer::Pending {
   session::InstallRequest request;
   session::InstallCallbacks cb;
   Requirement requirement;
-  int64_t queued_ms = 0;
 };
 
 struct Installer::Running {
@@ -129,7 +115,6 @@ uint64_t Installer::Install(session::InstallRequest request, session::InstallCal
   p->request = std::move(request);
   p->cb = std::move(cb);
   p->requirement = std::move(parsed).value();
-  p->queued_ms = EventLoop::NowMs();
   if (running_ && p->cb.progress) {
     p->cb.progress("waiting: " + std::to_string(queue_.size() + 1) +
                    " install(s) ahead of this one run first");
@@ -235,14 +220,19 @@ void Installer::StartNext() {
       req.listen_port = kProxyPort;
     }
 
-    UniqueFd out_w, report_w;
-    auto out_r = NonBlockingPipe(&out_w);
-    auto report_r = out_r.ok() ? NonBlockingPipe(&report_w) : Result<UniqueFd>(out_r.status());
-    Result<jail::Sandbox> sb = report_r.ok() ? [&] {
-      req.fds = {{out_w.get(), 1}, {out_w.get(), 2}, {report_w.get(), 3}};
+    UniqueFd output, report;
+    auto spawn = [&]() -> Result<jail::Sandbox> {
+      ASSIGN_OR_RETURN(auto out_pipe, MakePipe());
+      ASSIGN_OR_RETURN(auto report_pipe, MakePipe());
+      output = std::move(out_pipe.first);
+      report = std::move(report_pipe.first);
+      SetNonBlocking(output.get());
+      SetNonBlocking(report.get());
+      req.fds = {
+          {out_pipe.second.get(), 1}, {out_pipe.second.get(), 2}, {report_pipe.second.get(), 3}};
       return jail::Spawn(req);
-    }()
-                                             : Result<jail::Sandbox>(report_r.status());
+    };
+    Result<jail::Sandbox> sb = spawn();
     if (!sb.ok()) {
       InstallOutcome out;
       out.requirement = call.request.requirement;
@@ -253,8 +243,8 @@ void Installer::StartNext() {
       continue;
     }
     run->sandbox = std::move(sb).value();
-    run->output = std::move(out_r).value();
-    run->report = std::move(report_r).value();
+    run->output = std::move(output);
+    run->report = std::move(report);
     run->start_ms = EventLoop::NowMs();
     if (network) {
       run->proxy = std::make_unique<PackageProxy>(loop_, ProxyRulesFor(options_.index));
@@ -266,35 +256,8 @@ void Installer::StartNext() {
     if (call.cb.progress) call.cb.progress("installing " + call.requirement.text);
 
     Running* r = run.get();
-    (void)loop_->Add(r->output.get(), EPOLLIN, [this, r](uint32_t) {
-      char buf[4096];
-      for (;;) {
-        const ssize_t n = read(r->output.get(), buf, sizeof(buf));
-        if (n <= 0) {
-          if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop_->Remove(r->output.get());
-          return;
-        }
-        r->tail.append(buf, static_cast<size_t>(n));
-        if (r->tail.size() > kMaxTailBytes) r->tail.erase(0, r->tail.size() - kMaxTailBytes);
-        for (ssize_t i = 0; i < n; ++i) {
-          if (buf[i] != '\n') {
-            if (r->line.size() < kMaxProgressChars) r->line.push_back(buf[i]);
-            continue;
-          }
-          if (!r->line.empty() && r->call->cb.progress) r->call->cb.progress(r->line);
-          r->line.clear();
-        }
-      }
-    });
-    (void)loop_->Add(r->report.get(), EPOLLIN, [this, r](uint32_t) {
-      char buf[4096];
-      const ssize_t n = read(r->report.get(), buf, sizeof(buf));
-      if (n > 0 && r->report_text.size() < kMaxReportBytes) {
-        r->report_text.append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        loop_->Remove(r->report.get());
-      }
-    });
+    (void)loop_->Add(r->output.get(), EPOLLIN, [this, r](uint32_t) { ReadOutput(*r); });
+    (void)loop_->Add(r->report.get(), EPOLLIN, [this, r](uint32_t) { ReadReport(*r); });
     (void)loop_->Add(r->sandbox.pidfd.get(), EPOLLIN, [this](uint32_t) { OnExit(); });
     const uint32_t timeout_s = config_.policy->settings.install_timeout_s;
     r->timer = loop_->AddTimer(std::chrono::seconds(timeout_s), [this, r] {
@@ -306,26 +269,53 @@ void Installer::StartNext() {
   }
 }
 
+// Reads what pip wrote so far: its last kMaxTailBytes are kept for the error, each complete
+// line goes out as progress. At the end of the pipe, stops watching it.
+void Installer::ReadOutput(Running& r) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(r.output.get(), buf, sizeof(buf));
+    if (n <= 0) {
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop_->Remove(r.output.get());
+      return;
+    }
+    r.tail.append(buf, static_cast<size_t>(n));
+    if (r.tail.size() > kMaxTailBytes) r.tail.erase(0, r.tail.size() - kMaxTailBytes);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] != '\n') {
+        if (r.line.size() < kMaxProgressChars) r.line.push_back(buf[i]);
+        continue;
+      }
+      if (!r.line.empty() && r.call->cb.progress) {
+        r.call->cb.progress(r.line.substr(0, Utf8SafePrefix(r.line, r.line.size())));
+      }
+      r.line.clear();
+    }
+  }
+}
+
+// Reads mcpx_install.py's report (fd 3), at most kMaxReportBytes of it.
+void Installer::ReadReport(Running& r) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(r.report.get(), buf, sizeof(buf));
+    if (n <= 0) {
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop_->Remove(r.report.get());
+      return;
+    }
+    if (r.report_text.size() < kMaxReportBytes) r.report_text.append(buf, static_cast<size_t>(n));
+  }
+}
+
 void Installer::OnExit() {
   if (!running_) return;
   Running& r = *running_;
   auto exit = r.sandbox.Wait();
   loop_->Remove(r.sandbox.pidfd.get());
   loop_->CancelTimer(r.timer);
-  // What the pipes still hold: the jail is gone, so reads end.
-  for (;;) {
-    char buf[4096];
-    const ssize_t n = read(r.report.get(), buf, sizeof(buf));
-    if (n <= 0 || r.report_text.size() >= kMaxReportBytes) break;
-    r.report_text.append(buf, static_cast<size_t>(n));
-  }
-  for (;;) {
-    char buf[4096];
-    const ssize_t n = read(r.output.get(), buf, sizeof(buf));
-    if (n <= 0) break;
-    r.tail.append(buf, static_cast<size_t>(n));
-  }
-  if (r.tail.size() > kMaxTailBytes) r.tail.erase(0, r.tail.size() - kMaxTailBytes);
+  // What the pipes still hold: the jail is gone, so both reach their end.
+  ReadReport(r);
+  ReadOutput(r);
   loop_->Remove(r.output.get());
   loop_->Remove(r.report.get());
   if (r.proxy) {
@@ -386,7 +376,7 @@ InstallOutcome Installer::OutcomeOf(const Running& r, int shell_code) const {
       lines = "the package index could not be reached (" + r.proxy->stats().last_failure + ") | " +
               lines;
     } else if (r.proxy && r.proxy->stats().refused > 0) {
-      lines = "the proxy refused " + Join(r.proxy->stats().refused_hosts) +
+      lines = "the proxy refused " + Join(r.proxy->stats().refused_hosts, ", ") +
               " (not an allowed package host; the operator adds one with --allow-host) | " + lines;
     }
     out.error =

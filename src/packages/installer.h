@@ -48,12 +48,12 @@ class Installer : public session::PackageInstaller {
   // Kills a running install and fails the queued ones.
   void Shutdown();
 
-  const IndexConfig& index() const { return options_.index; }
-
  private:
   struct Pending;
   struct Running;
   void StartNext();
+  void ReadOutput(Running& r);
+  void ReadReport(Running& r);
   void OnExit();
   void Finish(session::InstallOutcome outcome);
   session::InstallOutcome OutcomeOf(const Running& run, int shell_code) const;

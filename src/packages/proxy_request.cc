@@ -9,6 +9,8 @@
 #include <cctype>
 #include <vector>
 
+#include "util/text.h"
+
 namespace mcpx::packages {
 namespace {
 
@@ -30,12 +32,6 @@ bool IEquals(std::string_view a, std::string_view b) {
 
 bool IStartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && IEquals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
 }
 
 std::optional<uint16_t> ParsePort(std::string_view s) {
@@ -114,7 +110,7 @@ std::optional<Authority> ParseAuthority(std::string_view text,
     rest = colon == std::string_view::npos ? std::string_view() : text.substr(colon);
     if (!IsHostName(host)) return std::nullopt;
     a.shown = Printable(host);
-    a.host = Lower(host);
+    a.host = AsciiLower(host);
     in_addr v4{};
     a.ip_literal = inet_pton(AF_INET, a.host.c_str(), &v4) == 1;
   }

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "util/text.h"
+
 namespace mcpx::packages {
 namespace {
 
@@ -12,12 +14,6 @@ constexpr size_t kQuoteMax = 80;  // longer input is cut in messages
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 bool IsNameChar(char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view Trim(std::string_view s) {
   const auto ws = [](char c) { return IsSpace(c) || c == '\r' || c == '\n'; };
@@ -58,13 +54,13 @@ Status MoreThanOne(std::string_view text) {
 constexpr std::string_view kNoSources = "the operator chooses the package sources";
 
 bool EndsWithNoCase(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && Lower(s.substr(s.size() - suffix.size())) == suffix;
+  return s.size() >= suffix.size() && AsciiLower(s.substr(s.size() - suffix.size())) == suffix;
 }
 
 // "git+" etc. at the start or after a separator (a direct reference "name @ git+https://...").
 std::string_view VcsPrefix(std::string_view s) {
   static constexpr std::array<std::string_view, 4> kVcs = {"git+", "hg+", "svn+", "bzr+"};
-  const std::string lower = Lower(s);
+  const std::string lower = AsciiLower(s);
   for (std::string_view v : kVcs) {
     for (size_t at = lower.find(v); at != std::string::npos; at = lower.find(v, at + 1)) {
       if (at == 0 || !IsNameChar(lower[at - 1])) return v;

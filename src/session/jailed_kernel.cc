@@ -15,29 +15,11 @@
 
 #include "session/overlay.h"
 #include "util/io.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace mcpx::session {
-namespace {
-
-Result<std::pair<UniqueFd, UniqueFd>> MakePipe() {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(Code::kInternal, "pipe2");
-  return std::make_pair(UniqueFd(p[0]), UniqueFd(p[1]));
-}
-
-void SetNonBlocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
-std::string JoinPreload(const std::vector<std::string>& mods) {
-  std::string out;
-  for (const auto& m : mods) out += (out.empty() ? "" : ",") + m;
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
                                                           const KernelConfig& config,
@@ -56,7 +38,7 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
   jail::SpawnRequest req =
       PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
   req.env.push_back("MCPX_KERNEL_FD=3");
-  req.env.push_back("MCPX_PRELOAD=" + JoinPreload(policy.settings.preload));
+  req.env.push_back("MCPX_PRELOAD=" + Join(policy.settings.preload, ","));
   req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
   req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
   req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);

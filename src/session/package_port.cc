@@ -1,16 +1,8 @@
 #include "session/package_port.h"
 
+#include "util/text.h"
+
 namespace mcpx::session {
-namespace {
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-}  // namespace
-
 const char* InstallStatusName(InstallStatus s) {
   switch (s) {
     case InstallStatus::kInstalled:
@@ -33,7 +25,7 @@ std::string InstallOutcome::Summary() const {
   if (!ok()) return error;
   std::string text;
   if (status == InstallStatus::kAlreadySatisfied) {
-    text = "Already installed: " + (satisfied.empty() ? requirement : Join(satisfied)) +
+    text = "Already installed: " + (satisfied.empty() ? requirement : Join(satisfied, ", ")) +
            " (nothing to do).";
   } else {
     std::vector<std::string> items;
@@ -41,15 +33,15 @@ std::string InstallOutcome::Summary() const {
       items.push_back(d.name + " " + d.version +
                       (d.replaced.empty() ? "" : " (replaced " + d.replaced + ")"));
     }
-    text = "Installed " + Join(items) + ". Importable now in every session.";
+    text = "Installed " + Join(items, ", ") + ". Importable now in every session.";
   }
   if (!reset_needed.empty()) {
     std::vector<std::string> modules;
     for (const InstalledDist& d : installed) {
       modules.insert(modules.end(), d.modules.begin(), d.modules.end());
     }
-    text += " Session" + std::string(reset_needed.size() > 1 ? "s " : " ") + Join(reset_needed) +
-            " had already imported " + Join(modules) +
+    text += " Session" + std::string(reset_needed.size() > 1 ? "s " : " ") +
+            Join(reset_needed, ", ") + " had already imported " + Join(modules, ", ") +
             " and keep the old code until reset_session.";
   }
   return text;

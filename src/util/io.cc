@@ -1,5 +1,6 @@
 #include "util/io.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -37,6 +38,17 @@ Result<std::string> ReadAll(int fd) {
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
   }
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> MakePipe() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(Code::kInternal, "pipe2");
+  return std::make_pair(UniqueFd(p[0]), UniqueFd(p[1]));
+}
+
+void SetNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
 }  // namespace mcpx

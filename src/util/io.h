@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "util/status.h"
+#include "util/unique_fd.h"
 
 namespace mcpx {
 
@@ -34,5 +36,11 @@ int WriteAll(int fd, std::string_view data);
 
 // Reads fd to EOF. On failure the Status carries the read's errno (message "read").
 Result<std::string> ReadAll(int fd);
+
+// A close-on-exec pipe: {read end, write end}.
+Result<std::pair<UniqueFd, UniqueFd>> MakePipe();
+
+// Adds O_NONBLOCK to the fd's status flags (best effort: an fd that refuses stays as it was).
+void SetNonBlocking(int fd);
 
 }  // namespace mcpx

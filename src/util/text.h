@@ -1,0 +1,28 @@
+// Small text helpers every layer uses.
+#pragma once
+
+#include <cctype>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcpx {
+
+// "a, b, c" for Join(items, ", ").
+inline std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out.append(sep);
+    out.append(s);
+  }
+  return out;
+}
+
+// ASCII letters lower-cased, every other byte as it is (host names, schemes, project names).
+inline std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace mcpx
