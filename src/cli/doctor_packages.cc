@@ -28,8 +28,7 @@ constexpr size_t kMaxListed = 20;
 // A TCP connect from the server's own network, as the proxy would make it.
 PackageHostCheck CheckHost(const std::string& host, uint16_t port) {
   PackageHostCheck c;
-  c.host =
-      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  c.host = packages::HostPortString(host, port);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* list = nullptr;

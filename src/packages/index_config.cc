@@ -94,13 +94,6 @@ Result<HostPort> ParseHostPort(std::string_view hostport) {
   return out;
 }
 
-// "host", "host:port", "[v6]:port": how pip and people write a host.
-std::string HostString(const std::string& host, std::optional<uint16_t> port) {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port) h += ":" + std::to_string(*port);
-  return h;
-}
-
 void AddHost(ProxyRules& rules, const std::string& host, const std::vector<uint16_t>& ports,
              bool private_ok) {
   auto it = std::find_if(rules.hosts.begin(), rules.hosts.end(),
@@ -244,8 +237,8 @@ std::vector<std::string> PipSourceArgs(const IndexConfig& c,
     auto trust = [&](const std::string& url) {
       auto u = ParseIndexUrl(url);
       if (!u.ok() || u->scheme != "http") return;
-      std::string h =
-          HostString(u->host, u->explicit_port ? std::optional<uint16_t>(u->port) : std::nullopt);
+      std::string h = HostPortString(
+          u->host, u->explicit_port ? std::optional<uint16_t>(u->port) : std::nullopt);
       if (std::find(trusted.begin(), trusted.end(), h) == trusted.end()) trusted.push_back(h);
     };
     trust(index);
@@ -261,11 +254,14 @@ std::vector<std::string> PipSourceArgs(const IndexConfig& c,
   return args;
 }
 
+std::string HostPortString(const std::string& host, std::optional<uint16_t> port) {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port) h += ":" + std::to_string(*port);
+  return h;
+}
+
 std::string DescribeSources(const IndexConfig& c) {
-  std::string wheelhouses;
-  for (const std::string& d : c.find_links) {
-    wheelhouses += (wheelhouses.empty() ? "" : ", ") + d;
-  }
+  std::string wheelhouses = Join(c.find_links, ", ");
   if (!wheelhouses.empty()) {
     wheelhouses = (c.find_links.size() == 1 ? "wheelhouse " : "wheelhouses ") + wheelhouses;
   }
@@ -291,7 +287,7 @@ nlohmann::json IndexConfigToJson(const IndexConfig& c) {
   }
   nlohmann::json hosts = nlohmann::json::array();
   for (const AllowedHost& h : ProxyRulesFor(c).hosts) {
-    for (uint16_t p : h.ports) hosts.push_back(HostString(h.host, p));
+    for (uint16_t p : h.ports) hosts.push_back(HostPortString(h.host, p));
   }
   return {{"index_url", std::move(index)},  {"extra_index_urls", c.extra_index_urls},
           {"find_links", c.find_links},     {"allow_hosts", c.allow_hosts},

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,9 @@ ProxyRules ProxyRulesFor(const IndexConfig& c);
 // Offline: --no-index and --find-links P each.
 std::vector<std::string> PipSourceArgs(const IndexConfig& c,
                                        const std::vector<std::string>& find_links_inside);
+
+// "host", "host:port", "[v6]:port": how pip and people write a host.
+std::string HostPortString(const std::string& host, std::optional<uint16_t> port);
 
 // One line for messages and doctor, e.g. "index https://pypi.org/simple (default)",
 // "index http://127.0.0.1:8080/simple + 1 extra; wheelhouse /srv/wheels",

@@ -18,6 +18,7 @@
 #include "packages/proxy_address.h"
 #include "packages/proxy_request.h"
 #include "util/io.h"
+#include "util/text.h"
 
 namespace mcpx::packages {
 namespace {
@@ -116,8 +117,7 @@ PackageProxy::PackageProxy(EventLoop* loop, ProxyRules rules, Resolver resolver)
   // One spelling per host so that matching is a plain comparison: names lower-case, IP literals
   // in inet_ntop's form (the parser canonicalizes the client's side the same way).
   for (AllowedHost& h : rules_.hosts) {
-    std::transform(h.host.begin(), h.host.end(), h.host.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    h.host = AsciiLower(h.host);
     if (auto ip = ParseIpLiteral(h.host, 0)) h.host = AddressToString(*ip);
   }
 }
