@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,21 @@ std::string Clean(const json& v, size_t cap) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
   return Cap(std::move(s), cap);
+}
+
+// Hands each chunk that can be read from `fd` now to `on_data`; at its end (or an error) the loop
+// stops watching it.
+template <class F>
+void ReadAvailable(EventLoop* loop, int fd, F on_data) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) {
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop->Remove(fd);
+      return;
+    }
+    on_data(std::string_view(buf, static_cast<size_t>(n)));
+  }
 }
 
 }  // namespace
@@ -270,20 +286,14 @@ void Installer::StartNext() {
 }
 
 // Reads what pip wrote so far: its last kMaxTailBytes are kept for the error, each complete
-// line goes out as progress. At the end of the pipe, stops watching it.
+// line goes out as progress.
 void Installer::ReadOutput(Running& r) {
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(r.output.get(), buf, sizeof(buf));
-    if (n <= 0) {
-      if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop_->Remove(r.output.get());
-      return;
-    }
-    r.tail.append(buf, static_cast<size_t>(n));
+  ReadAvailable(loop_, r.output.get(), [&r](std::string_view data) {
+    r.tail.append(data);
     if (r.tail.size() > kMaxTailBytes) r.tail.erase(0, r.tail.size() - kMaxTailBytes);
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buf[i] != '\n') {
-        if (r.line.size() < kMaxProgressChars) r.line.push_back(buf[i]);
+    for (const char ch : data) {
+      if (ch != '\n') {
+        if (r.line.size() < kMaxProgressChars) r.line.push_back(ch);
         continue;
       }
       if (!r.line.empty() && r.call->cb.progress) {
@@ -291,20 +301,14 @@ void Installer::ReadOutput(Running& r) {
       }
       r.line.clear();
     }
-  }
+  });
 }
 
 // Reads mcpx_install.py's report (fd 3), at most kMaxReportBytes of it.
 void Installer::ReadReport(Running& r) {
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(r.report.get(), buf, sizeof(buf));
-    if (n <= 0) {
-      if (n == 0 || (errno != EAGAIN && errno != EINTR)) loop_->Remove(r.report.get());
-      return;
-    }
-    if (r.report_text.size() < kMaxReportBytes) r.report_text.append(buf, static_cast<size_t>(n));
-  }
+  ReadAvailable(loop_, r.report.get(), [&r](std::string_view data) {
+    if (r.report_text.size() < kMaxReportBytes) r.report_text.append(data);
+  });
 }
 
 void Installer::OnExit() {
