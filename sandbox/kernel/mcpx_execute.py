@@ -16,9 +16,9 @@ import types
 
 import mcpx_display
 import mcpx_packages
+import mcpx_tracebacks
 
-_KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_MAX_TRACEBACK_CHARS = 20_000
+_MAX_TRACEBACK_CHARS = 8_000
 _MAX_MESSAGE_CHARS = 4_000
 
 
@@ -138,26 +138,6 @@ def _libc():
     return _LIBC
 
 
-def _is_kernel_file(filename):
-    return filename.startswith(_KERNEL_DIR)
-
-
-def _trim(te):
-    """Drops the frames before the first cell frame (kernel, asyncio) and every kernel frame
-    (e.g. the SIGINT handler), in the exception and everything chained to it."""
-    stack = list(te.stack)
-    first_cell = next((i for i, f in enumerate(stack) if f.filename.startswith("<cell ")), None)
-    if first_cell is not None:
-        stack = stack[first_cell:]
-    stack = [f for f in stack if not _is_kernel_file(f.filename)]
-    te.stack = traceback.StackSummary.from_list(stack)
-    for chained in (te.__cause__, te.__context__):
-        if chained is not None:
-            _trim(chained)
-    for sub in getattr(te, "exceptions", None) or ():
-        _trim(sub)
-
-
 def _safe_str(obj):
     try:
         return str(obj)
@@ -176,6 +156,9 @@ class Executor:
         # Functions and classes defined in cells must be importable as __main__.X for pickle
         # and multiprocessing.
         sys.modules["__main__"] = self.module
+        # Modules under the working directory at start are the user's: their frames stay in
+        # tracebacks.
+        self.workspace = os.getcwd()
         self._loop = None
         self._filenames = set()
 
@@ -282,9 +265,9 @@ class Executor:
                 exc.text = lines[exc.lineno - 1] + "\n"
         try:
             te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
-            _trim(te)
-            text = "".join(te.format())
             frames = list(te.stack)
+            mcpx_tracebacks.Trimmer(self.workspace, filename).trim(te)
+            text = "".join(te.format())
         except Exception as e:
             text = f"{type(exc).__name__}: <traceback could not be formatted: {e!r}>\n"
             frames = []
