@@ -203,6 +203,8 @@ class Executor:
         if mcpx_display.is_image_value(value):
             mcpx_display.show_value_image(value)
             return None
+        if _echoes_a_plot(value, out):
+            return None
         return mcpx_display.text_form(value, out.limits.max_result_chars)
 
     def execute(self, source, execution_count, limits, output_dir):
@@ -302,6 +304,49 @@ def _ends_with_semicolon(source, node):
     line = lines[node.end_lineno - 1]
     rest = line.encode("utf-8")[node.end_col_offset:].decode("utf-8", "replace")
     return rest.lstrip().startswith(";")
+
+
+def _echoes_a_plot(value, out):
+    """The Line2D list of plt.plot(), the Text of plt.title(), the Axes of df.plot(): next to
+    the image of the plot their repr says nothing, as a trailing `;` would hide it. Without a
+    plot (nothing shown, no figure open) such a value is shown like any other."""
+    if not _is_artists(value):
+        return False
+    if out.images or out.saved_images:
+        return True
+    plt = sys.modules.get("matplotlib.pyplot")
+    return plt is not None and bool(plt.get_fignums())
+
+
+_MAX_ARTIST_ITEMS = 1_000
+
+
+def _is_artists(value):
+    """An artist, container of artists or colorbar, or a non-empty list, tuple, dict or object
+    array of them (a few levels deep: plt.subplots() gives (Figure, array of Axes)). Types come
+    from sys.modules: checking a value must never import matplotlib."""
+    kinds = tuple(getattr(sys.modules.get(module), name, None) for module, name in (
+        ("matplotlib.artist", "Artist"), ("matplotlib.container", "Container"),
+        ("matplotlib.colorbar", "Colorbar")))
+    kinds = tuple(k for k in kinds if isinstance(k, type))
+    return bool(kinds) and _all_of(value, kinds, 0)
+
+
+def _all_of(value, kinds, depth):
+    if isinstance(value, kinds):
+        return True
+    if depth >= 3:
+        return False
+    if isinstance(value, dict):
+        value = list(value.values())
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray):
+        if value.dtype != object or value.size > _MAX_ARTIST_ITEMS:
+            return False
+        value = value.ravel().tolist()
+    if not isinstance(value, (list, tuple)) or not value or len(value) > _MAX_ARTIST_ITEMS:
+        return False
+    return all(_all_of(item, kinds, depth + 1) for item in value)
 
 
 def _close_all_figures():

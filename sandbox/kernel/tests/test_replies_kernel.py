@@ -1,5 +1,5 @@
 """Replies read by a model: tracebacks keep the user's frames and the frame that raised and fold
-library frames into one line."""
+library frames into one line; a value that only echoes a plot is not repeated as text."""
 
 import os
 import re
@@ -130,3 +130,68 @@ def test_library_frames_around_a_user_callback_fold_on_each_side(shared_kernel):
     assert re.search(r"^  \.\.\. \d+ frames? in pandas \.\.\.$", tb, re.M), tb
     assert err["lineno"] == 3
     assert len(tb) <= 800, tb
+
+
+# Values that only echo a plot -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plot_kernel(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    k = Kernel(tmp_path_factory.mktemp("ws"), preload="matplotlib")
+    k.execute("import matplotlib.pyplot as plt")
+    yield k
+    k.close()
+
+
+@pytest.mark.parametrize("code", [
+    "plt.plot([1, 2])",
+    "plt.plot([1, 2]); ",
+    "plt.plot([1, 2])\nplt.title('x')",
+    "fig, ax = plt.subplots()\nax",
+    "plt.subplots(2, 2)",
+    "plt.bar([1, 2], [3, 4])",
+    "plt.plot([1, 2])\nplt.legend(['a'])",
+    "plt.imshow([[1, 2], [3, 4]])\nplt.colorbar()",
+    "line, = plt.plot([1, 2])\nplt.show()\nline",  # shown, then closed
+])
+def test_plot_echo_is_not_a_result(plot_kernel, code):
+    reply = plot_kernel.execute(code)
+    assert reply["status"] == "ok", reply["error"]
+    assert reply["result"] is None, reply["result"]
+    assert len(reply["images"]) == 1
+    assert reply["stdout"] == ""
+
+
+def test_dataframe_plot_gives_one_image_and_no_result(plot_kernel):
+    pytest.importorskip("pandas")
+    reply = plot_kernel.execute("import pandas as pd\npd.DataFrame({'v': [1, 3, 2]}).plot()")
+    assert reply["status"] == "ok", reply["error"]
+    assert reply["result"] is None
+    assert len(reply["images"]) == 1
+
+
+def test_artist_without_a_plot_is_still_shown(plot_kernel):
+    reply = plot_kernel.execute("from matplotlib.text import Text\nText(0, 0, 'alone')")
+    assert reply["result"] == "Text(0, 0, 'alone')"
+    assert reply["images"] == []
+    # Other values after a plot are shown as before.
+    reply = plot_kernel.execute("plt.plot([1, 2])\nlen([1, 2])")
+    assert reply["result"] == "2" and len(reply["images"]) == 1
+    reply = plot_kernel.execute("plt.plot([1, 2])\n[]")
+    assert reply["result"] == "[]"
+
+
+def test_display_figure_prints_nothing(plot_kernel):
+    reply = plot_kernel.execute("fig, ax = plt.subplots()\nax.plot([1, 2])\ndisplay(fig)\n"
+                                "print('after')")
+    assert reply["status"] == "ok", reply["error"]
+    assert len(reply["images"]) == 1
+    assert reply["stdout"] == "after\n"
+    assert reply["result"] is None
+
+
+def test_check_does_not_import_matplotlib(shared_kernel):
+    assert shared_kernel.execute("(1, [2])")["result"] == "(1, [2])"
+    reply = shared_kernel.execute("import sys\n"
+                                  "[m for m in sys.modules if m.startswith('matplotlib')]")
+    assert reply["result"] == "[]"
