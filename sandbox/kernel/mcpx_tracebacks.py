@@ -10,8 +10,9 @@ _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB_DIRS = tuple(sorted({os.path.join(os.path.abspath(sysconfig.get_paths()[key]), "")
                              for key in ("stdlib", "platstdlib")}))
 _PACKAGE_DIRS = ("site-packages", "dist-packages")
-# A stack with more user frames than this (mutual recursion, deep user call chains) keeps the
-# outermost and innermost KEEP_ENDS runs of frames and folds the middle.
+# A stack with more than _MAX_RUNS runs of frames (a run: one frame, or one frame repeated) after
+# folding, from mutual recursion or a deep chain of user calls, keeps the outermost and the
+# innermost _KEEP_ENDS runs and folds the middle.
 _MAX_RUNS = 12
 _KEEP_ENDS = 4
 
@@ -63,10 +64,10 @@ class Trimmer:
     def _frames(self, te):
         stack = [f for f in te.stack if not f.filename.startswith(_KERNEL_DIR)]
         cells = [i for i, f in enumerate(stack) if _is_cell(f.filename)]
-        if not cells and issubclass(te.exc_type, SyntaxError) and \
-                getattr(te, "filename", None) == self.cell_filename:
-            # The cell itself did not compile: the caret block says everything, the frames are
-            # the kernel's compile call.
+        # Only a SyntaxError has a filename here. When it is the cell's and no cell frame ran,
+        # the cell itself did not compile: the caret block says everything, the frames are the
+        # kernel's compile call (ast.py).
+        if not cells and getattr(te, "filename", None) == self.cell_filename:
             return []
         if cells:
             stack = stack[cells[0]:]  # what ran before the cell: the kernel, asyncio

@@ -168,6 +168,7 @@ def test_dataframe_plot_gives_one_image_and_no_result(plot_kernel):
     assert reply["status"] == "ok", reply["error"]
     assert reply["result"] is None
     assert len(reply["images"]) == 1
+    assert reply["stdout"] == ""
 
 
 def test_artist_without_a_plot_is_still_shown(plot_kernel):
