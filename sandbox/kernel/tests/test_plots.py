@@ -3,6 +3,7 @@
 import base64
 import io
 import os
+import re
 import subprocess
 
 import pytest
@@ -131,13 +132,107 @@ def test_large_image_is_downscaled_under_byte_cap(plot_kernel):
     code = ("rng = np.random.default_rng(0)\n"
             "fig = plt.figure(figsize=(8, 8), dpi=100)\n"
             "fig.add_axes([0, 0, 1, 1]).imshow(rng.random((400, 400, 3)))")
-    full = plot_kernel.execute(code)["images"][0]
+    full = plot_kernel.execute(code, limits={"image_max_bytes": 4 << 20})["images"][0]
     assert full["bytes"] > 300_000, "the test image must be over the cap before scaling"
-    reply = plot_kernel.execute(code, limits={"image_max_bytes": 300_000})
+    reply = plot_kernel.execute(code, limits={"image_max_bytes": 100_000})
     image = reply["images"][0]
     _decode(image)
-    assert image["bytes"] <= 300_000
+    assert image["bytes"] <= 100_000
     assert image["width"] < full["width"] and image["height"] < full["height"]
+    # First a palette, then smaller: both said, with the cap that forced them.
+    assert reply["notes"] == [
+        f"image 1: downscaled from {full['width']}×{full['height']} to {image['width']}×"
+        f"{image['height']} px and reduced to 256 colours (limit 100000 bytes)"]
+
+
+def test_palette_alone_when_it_meets_the_byte_cap(plot_kernel):
+    reply = plot_kernel.execute(
+        "rng = np.random.default_rng(0)\n"
+        "plt.figure(figsize=(10, 10), dpi=100)\n"
+        "plt.scatter(rng.random(3000), rng.random(3000), c=rng.random(3000))",
+        limits={"image_max_bytes": 200 * 1024})
+    image = reply["images"][0]
+    with PIL.open(io.BytesIO(_decode(image))) as img:
+        assert img.mode == "P"
+    assert image["bytes"] <= 200 * 1024
+    assert reply["notes"] == ["image 1: reduced to 256 colours (limit 200 KiB)"]
+
+
+def test_4000px_figure_fits_side_and_bytes_in_one_render(plot_kernel):
+    code = ("rng = np.random.default_rng(0)\n"
+            "fig = plt.figure(figsize=(40, 40), dpi=100)\n"
+            "plt.scatter(rng.random(5000), rng.random(5000), c=rng.random(5000))\n"
+            "plt.title('a big figure')\n"
+            "calls = []\n"
+            "savefig = fig.savefig\n"
+            "fig.savefig = lambda *a, **k: calls.append(k['dpi']) or savefig(*a, **k)")
+    reply = plot_kernel.execute(code)  # the kernel's defaults: 1568 px a side, 300 KiB
+    image = reply["images"][0]
+    _decode(image)
+    # Predicted from a layout without rendering: within a pixel or two of the limit.
+    assert 1560 <= max(image["width"], image["height"]) <= 1568, image
+    assert image["bytes"] <= 300 * 1024
+    # One render, at about 49 dpi: the tight box of this 40 in figure is about 32 in.
+    assert re.fullmatch(r"\[4\d\.\d+\]", plot_kernel.execute("calls")["result"])
+    [note] = reply["notes"]
+    assert re.fullmatch(rf"image 1: downscaled from 3\d\d\d×3\d\d\d to {image['width']}×"
+                        rf"{image['height']} px and reduced to 256 colours "
+                        r"\(limits 1568 px a side, 300 KiB\)", note), note
+
+
+def test_tall_figure_longest_side_is_the_limit(plot_kernel):
+    reply = plot_kernel.execute(
+        "fig = plt.figure(figsize=(3, 50), dpi=100)\n"
+        "fig.add_axes([0, 0, 1, 1]).plot([0, 1])")
+    image = reply["images"][0]
+    _decode(image)
+    assert 1566 <= image["height"] <= 1568 and image["width"] < 120, image
+    assert re.fullmatch(rf"image 1: downscaled from 3\d\d×50\d\d to {image['width']}×"
+                        rf"{image['height']} px \(limit 1568 px a side\)", reply["notes"][0])
+
+
+def test_small_figure_is_untouched(plot_kernel):
+    code = "plt.figure(figsize=(4, 3), dpi=100).add_axes([0, 0, 1, 1]).plot([0, 1])"
+    reply = plot_kernel.execute(code)
+    assert reply["notes"] == []
+    assert reply["images"][0]["width"] < 500  # 400 px and the tick labels
+    big_caps = {"image_max_side": 16384, "image_max_bytes": 4 << 20}
+    assert plot_kernel.execute(code, limits=big_caps)["images"] == reply["images"]
+
+
+def test_pil_image_downscaled_with_lanczos(plot_kernel):
+    # Stripes one pixel wide: nearest neighbour would keep them black and white, Lanczos
+    # averages them to grey.
+    reply = plot_kernel.execute(
+        "from PIL import Image\n"
+        "stripes = Image.new('L', (3000, 2000))\n"
+        "stripes.putdata([255 * (i % 2) for i in range(3000)] * 2000)\n"
+        "stripes")
+    image = reply["images"][0]
+    assert (image["width"], image["height"]) == (1568, 1045)
+    assert reply["notes"] == [
+        "image 1: downscaled from 3000×2000 to 1568×1045 px (limit 1568 px a side)"]
+    with PIL.open(io.BytesIO(_decode(image))) as img:
+        low, high = img.crop((100, 100, 1400, 900)).getextrema()
+    assert 40 < low and high < 215, (low, high)
+
+
+def test_repr_png_object_is_downscaled(plot_kernel):
+    reply = plot_kernel.execute(
+        "from PIL import Image\n"
+        "class Chart:\n"
+        "    def _repr_png_(self):\n"
+        "        buf = io.BytesIO()\n"
+        "        Image.new('P', (2000, 100)).save(buf, 'PNG')\n"
+        "        return buf.getvalue()\n"
+        "import io\n"
+        "display(Chart())",
+        limits={"image_max_side": 500})
+    image = reply["images"][0]
+    _decode(image)
+    assert (image["width"], image["height"]) == (500, 25)
+    assert reply["notes"] == [
+        "image 1: downscaled from 2000×100 to 500×25 px (limit 500 px a side)"]
 
 
 def test_pixel_cap(plot_kernel):
@@ -157,18 +252,57 @@ def test_images_over_max_are_saved_to_output_dir(plot_kernel, tmp_path):
     reply = plot_kernel.execute(
         "for i in range(5):\n"
         "    plt.figure(figsize=(1 + i, 1), dpi=40).add_axes([0, 0, 1, 1]).plot([0, i])",
-        limits={"max_images": 2}, output_dir=str(out))
+        limits={"max_images": 2}, output_dir=str(out), execution_count=41)
     assert len(reply["images"]) == 2
     saved = reply["saved_images"]
     assert len(saved) == 3
     widths = []
-    for path in saved:
+    for path, number in zip(saved, (3, 4, 5)):
         assert os.path.dirname(path) == str(out)
+        assert re.fullmatch(rf"\d{{8}}-\d{{6}}-cell41-image{number}\.png", os.path.basename(path))
         with PIL.open(path) as img:
             widths.append(img.size[0])
     # Saved in order, after the two inline ones: figures 3, 4, 5 grow in width.
     assert reply["images"][1]["width"] < widths[0] < widths[1] < widths[2]
     assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for p in saved)
+    # Outside the working directory the path is shown as it is.
+    stem = saved[0][:-len("3.png")]
+    assert reply["notes"] == [
+        f"3 more images not shown (max_images 2): saved as {stem}{{3..5}}.png"]
+
+
+def test_ten_figures_five_inline_one_note_in_workspace_spelling(plot_kernel):
+    out = os.path.join(plot_kernel.workdir, ".mcp-executor", "outputs")
+    reply = plot_kernel.execute(
+        "for i in range(10):\n"
+        "    plt.figure(figsize=(2, 2), dpi=30).add_axes([0, 0, 1, 1]).plot([0, i])",
+        limits={"max_images": 5}, output_dir=out, execution_count=7)
+    assert len(reply["images"]) == 5
+    saved = reply["saved_images"]
+    assert [os.path.basename(p)[16:] for p in saved] == \
+        [f"cell7-image{k}.png" for k in range(6, 11)]
+    for path in saved:
+        assert os.path.dirname(path) == out and os.path.isfile(path)
+    stamp = os.path.basename(saved[0])[:15]
+    assert reply["notes"] == [
+        "5 more images not shown (max_images 5): saved as "
+        f"/workspace/.mcp-executor/outputs/{stamp}-cell7-image{{6..10}}.png"]
+
+
+def test_two_saved_images_are_listed(plot_kernel, tmp_path):
+    reply = plot_kernel.execute("plt.figure(); plt.figure(); plt.figure()",
+                                limits={"max_images": 1}, output_dir=str(tmp_path))
+    stem = reply["saved_images"][0][:-len("2.png")]
+    assert reply["notes"] == [f"2 more images not shown (max_images 1): saved as {stem}{{2,3}}.png"]
+
+
+def test_image_max_side_is_validated(plot_kernel):
+    for bad in (15, 0, -1, "1568", 1568.0, True):
+        reply = plot_kernel.request("execute", code="1", limits={"image_max_side": bad})
+        assert reply["type"] == "error" and reply["error"]["type"] == "BadRequest", reply
+        assert reply["error"]["message"] == \
+            f"limits.image_max_side must be an integer >= 16, got {bad!r}"
+    assert plot_kernel.execute("1", limits={"image_max_side": 16})["result"] == "1"
 
 
 def test_overflow_without_writable_output_dir_is_a_note(plot_kernel, tmp_path):
