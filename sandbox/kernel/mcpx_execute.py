@@ -15,7 +15,7 @@ import traceback
 import types
 
 import mcpx_display
-import mcpx_packages
+import mcpx_magics
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MAX_TRACEBACK_CHARS = 20_000
@@ -202,7 +202,7 @@ class Executor:
 
     def _run_cell(self, source, filename, out):
         """Returns (value, has_value). Runs inside the interruptible window."""
-        tree = ast.parse(mcpx_packages.transform_cell(source), filename, "exec")
+        tree = ast.parse(mcpx_magics.transform_cell(source), filename, "exec")
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and \
                 not _ends_with_semicolon(source, tree.body[-1]):
