@@ -344,7 +344,8 @@ class Shell:
         return None
 
     def _line_time(self, line, frame):
-        return _time(line, frame, frame.f_lineno)
+        stmt = line.strip()
+        return _time(stmt, frame, frame.f_lineno, _column(frame, stmt))
 
     def _line_timeit(self, line, frame):
         return _timeit(line, frame)
@@ -443,17 +444,39 @@ def _short_repr(value, limit=60):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _compile(source, frame, first_line):
+def _compile(source, frame, first_line, first_col=0):
     """The statements and the last expression (or None) of `source`, transformed like a cell
-    and numbered from `first_line` of the calling cell's file."""
-    tree = ast.parse(transform_cell(source), frame.f_code.co_filename, "exec")
+    and placed at `first_line`, `first_col` (UTF-8 bytes) of the calling cell's file."""
+    filename = frame.f_code.co_filename
+    try:
+        tree = compile(transform_cell(source), filename, "exec", ast.PyCF_ONLY_AST,
+                       dont_inherit=True)
+    except SyntaxError as e:
+        if e.lineno is not None:
+            e.lineno += first_line - 1
+        if e.end_lineno is not None:
+            e.end_lineno += first_line - 1
+        raise
+    if first_col:
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) == 1:
+                node.col_offset += first_col
+                if node.end_lineno == 1:
+                    node.end_col_offset += first_col
     ast.increment_lineno(tree, first_line - 1)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    filename = frame.f_code.co_filename
     return (compile(tree, filename, "exec", dont_inherit=True),
             compile(last, filename, "eval", dont_inherit=True) if last is not None else None)
+
+
+def _column(frame, text):
+    """Where `text` starts on the calling line of the cell (UTF-8 bytes), 0 when not found."""
+    import linecache
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    at = line.find(text) if text else -1
+    return len(line[:at].encode("utf-8")) if at > 0 else 0
 
 
 def _run_in(code, frame):
@@ -462,11 +485,11 @@ def _run_in(code, frame):
     return eval(code, frame.f_globals, frame.f_locals)
 
 
-def _time(source, frame, first_line):
+def _time(source, frame, first_line, first_col=0):
     """%time / %%time: runs the code once, prints CPU and wall times, returns the value of a
     last expression."""
     import time
-    body, last = _compile(source, frame, first_line)
+    body, last = _compile(source, frame, first_line, first_col)
     cpu0, wall0 = os.times(), time.perf_counter()
     try:
         _run_in(body, frame)

@@ -156,6 +156,16 @@ def test_time_line_magic_returns_the_value(shared_kernel):
     assert lines[1].startswith("Wall time: ")
 
 
+def test_time_error_points_at_the_statement(shared_kernel):
+    # Not the cell's last line: CPython 3.11 puts carets one column too far right on a last line
+    # without a newline (a kernel-wide linecache matter, not the magic's).
+    reply = shared_kernel.execute("x = 0\n%time  1/x\nprint()")
+    assert reply["error"]["type"] == "ZeroDivisionError"
+    assert reply["error"]["lineno"] == 2
+    assert reply["error"]["traceback"].endswith("    %time  1/x\n           ~^~\n"
+                                                "ZeroDivisionError: division by zero\n")
+
+
 def test_time_cell_magic(shared_kernel):
     reply = shared_kernel.execute("%%time\nt = 0\nfor i in range(5):\n    t += i\nt * 2")
     assert reply["status"] == "ok", reply["error"]
@@ -170,6 +180,13 @@ def test_time_cell_magic_error_points_at_the_cell_line(shared_kernel):
     assert reply["error"]["lineno"] == 3
     assert "1/0" in reply["error"]["traceback"]
     assert "Wall time: " in reply["stdout"]
+
+
+def test_syntax_error_in_a_time_cell_keeps_its_line(shared_kernel):
+    reply = shared_kernel.execute("%%time\nx = 1\ny = (\n")
+    assert reply["error"]["type"] == "SyntaxError"
+    assert reply["error"]["lineno"] == 3
+    assert "y = (" in reply["error"]["traceback"]
 
 
 def test_timeit_is_bounded_and_formatted_like_ipython(shared_kernel):
