@@ -12,6 +12,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mcpx_magics  # noqa: E402
 
 
+def _ok(kernel, code):
+    reply = kernel.execute(code)
+    assert reply["status"] == "ok", reply["error"]
+    return reply
+
+
 def test_plain_cell_does_not_load_the_transformer(kernel_factory):
     k = kernel_factory()
     reply = k.execute("import sys\nx = 10 % 3\n"
@@ -47,41 +53,36 @@ def test_transform_keeps_the_line_count():
 
 
 def test_string_and_modulo_in_a_cell_with_magics(shared_kernel):
-    reply = shared_kernel.execute('%matplotlib inline\nx = 10 % 3\ns = """\n!ls\n"""\n(x, s)')
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, '%matplotlib inline\nx = 10 % 3\ns = """\n!ls\n"""\n(x, s)')
     assert reply["result"] == "(1, '\\n!ls\\n')"
 
 
 def test_bang_echo(shared_kernel):
-    reply = shared_kernel.execute("print('before')\n!echo hi\n!echo oops >&2\nprint(_exit_code)")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "print('before')\n!echo hi\n!echo oops >&2\nprint(_exit_code)")
     assert reply["stdout"] == "before\nhi\n0\n"
     assert reply["stderr"] == "oops\n"
 
 
 def test_bang_exit_code_and_expansion(shared_kernel):
-    reply = shared_kernel.execute("n = 3\nname = 'x y'\n!exit {n}\ncode = _exit_code\n"
-                                  "!echo \"$name\" {n + 1} '$$HOME' $UNDEFINED_VAR_\ncode")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "n = 3\nname = 'x y'\n!exit {n}\ncode = _exit_code\n"
+                               "!echo \"$name\" {n + 1} '$$HOME' $UNDEFINED_VAR_\ncode")
     assert reply["result"] == "3"
     assert reply["stdout"] == "x y 4 $HOME\n"
 
 
-def test_bang_assign_gives_a_list(shared_kernel, tmp_path_factory):
-    reply = shared_kernel.execute("import os\nos.makedirs('lsdir', exist_ok=True)\n"
-                                  "open('lsdir/b.txt', 'w').close()\n"
-                                  "open('lsdir/a.txt', 'w').close()\n"
-                                  "files = !ls lsdir\n(files, files.s, type(files).__name__)")
-    assert reply["status"] == "ok", reply["error"]
+def test_bang_assign_gives_a_list(shared_kernel):
+    reply = _ok(shared_kernel, "import os\nos.makedirs('lsdir', exist_ok=True)\n"
+                               "open('lsdir/b.txt', 'w').close()\n"
+                               "open('lsdir/a.txt', 'w').close()\n"
+                               "files = !ls lsdir\n(files, files.s, type(files).__name__)")
     assert reply["result"] == "(['a.txt', 'b.txt'], 'a.txt b.txt', 'SList')"
 
 
 def test_pwd_and_cd_inside_the_workspace(kernel_factory, tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     k = kernel_factory()
-    reply = k.execute("%cd sub/deeper\nimport os\nhere = os.getcwd()\n%cd ..\n%cd -\n"
-                      "%cd\n%pwd")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(k, "%cd sub/deeper\nimport os\nhere = os.getcwd()\n%cd ..\n%cd -\n"
+                   "%cd\n%pwd")
     root = os.path.realpath(tmp_path)
     assert reply["stdout"].splitlines() == [os.path.join(root, "sub", "deeper"),
                                             os.path.join(root, "sub"),
@@ -140,16 +141,14 @@ def test_runtime_error_line_after_magics(shared_kernel):
 
 
 def test_matplotlib_inline_then_a_plot_gives_an_image(shared_kernel):
-    reply = shared_kernel.execute("%matplotlib inline\n%config InlineBackend.figure_format = "
-                                  "'retina'\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "%matplotlib inline\n%config InlineBackend.figure_format = "
+                               "'retina'\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])")
     assert len(reply["images"]) == 1
     png_header_size(reply["images"][0]["data"])
 
 
 def test_time_line_magic_returns_the_value(shared_kernel):
-    reply = shared_kernel.execute("%time sum(range(10))")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "%time sum(range(10))")
     assert reply["result"] == "45"
     lines = reply["stdout"].splitlines()
     assert lines[0].startswith("CPU times: user ") and ", total: " in lines[0]
@@ -167,8 +166,7 @@ def test_time_error_points_at_the_statement(shared_kernel):
 
 
 def test_time_cell_magic(shared_kernel):
-    reply = shared_kernel.execute("%%time\nt = 0\nfor i in range(5):\n    t += i\nt * 2")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "%%time\nt = 0\nfor i in range(5):\n    t += i\nt * 2")
     assert reply["result"] == "20"
     assert "Wall time: " in reply["stdout"]
     assert shared_kernel.execute("t")["result"] == "10"
@@ -201,13 +199,11 @@ def test_timeit_is_bounded_and_formatted_like_ipython(shared_kernel):
 
 
 def test_timeit_options_and_cell_magic(shared_kernel):
-    reply = shared_kernel.execute("data = list(range(50))\nr = %timeit -n 3 -r 2 -o sorted(data)"
-                                  "\n(r.loops, r.repeat)")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "data = list(range(50))\nr = %timeit -n 3 -r 2 -o sorted(data)"
+                               "\n(r.loops, r.repeat)")
     assert reply["result"] == "(3, 2)"
     assert "of 2 runs, 3 loops each)" in reply["stdout"]
-    reply = shared_kernel.execute("%%timeit -n 2 -r 1 y = 5\nz = y * 2")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "%%timeit -n 2 -r 1 y = 5\nz = y * 2")
     assert "of 1 run, 2 loops each)" in reply["stdout"]
     assert shared_kernel.execute("%timeit -x 1")["error"]["type"] == "UsageError"
 
@@ -215,8 +211,7 @@ def test_timeit_options_and_cell_magic(shared_kernel):
 def test_who_and_whos(kernel_factory):
     k = kernel_factory()
     assert k.execute("%who")["stdout"] == "Interactive namespace is empty.\n"
-    reply = k.execute("import os\nalpha = 1\nbeta = 'b'\n_hidden = 2\n%who\n%who int\n%whos")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(k, "import os\nalpha = 1\nbeta = 'b'\n_hidden = 2\n%who\n%who int\n%whos")
     lines = reply["stdout"].splitlines()
     assert lines[0] == "alpha\tbeta\tos"
     assert lines[1] == "alpha"
@@ -233,8 +228,7 @@ def test_env(shared_kernel):
 
 
 def test_autoreload_and_load_ext(shared_kernel):
-    reply = shared_kernel.execute("%load_ext autoreload\n%autoreload 2")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "%load_ext autoreload\n%autoreload 2")
     assert "importlib.reload" in reply["stderr"]
     reply = shared_kernel.execute("%load_ext sql")
     assert reply["error"]["type"] == "UsageError"
@@ -247,14 +241,12 @@ def test_writefile_and_bash(kernel_factory, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "line one\nline two\n"
     reply = k.execute("%%writefile -a notes.txt\nthree")
     assert reply["stdout"] == "Appending to notes.txt\n"
-    reply = k.execute("%%bash\nfor i in 1 2; do echo $i; done\nwc -l < notes.txt")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(k, "%%bash\nfor i in 1 2; do echo $i; done\nwc -l < notes.txt")
     assert reply["stdout"] == "1\n2\n3\n"
 
 
 def test_help_syntax(shared_kernel):
-    reply = shared_kernel.execute("def f(a, b=2):\n    'Adds.'\n    return a + b\nf?")
-    assert reply["status"] == "ok", reply["error"]
+    reply = _ok(shared_kernel, "def f(a, b=2):\n    'Adds.'\n    return a + b\nf?")
     assert "Signature: f(a, b=2)" in reply["stdout"]
     assert "Adds." in reply["stdout"]
     assert shared_kernel.execute("nothere?")["error"]["type"] == "UsageError"
