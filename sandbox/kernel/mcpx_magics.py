@@ -19,6 +19,7 @@ import mcpx_packages
 
 # The workspace: the kernel's working directory when it started. `%cd` stays inside it.
 _WORKSPACE = os.getcwd()
+_KERNEL_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin")
 
 # Cheap pre-check: a line starting with % or !, `x = !cmd` / `x = %magic`, or `?` help syntax.
 _MAYBE_SPECIAL = re.compile(r"^[ \t]*[%!?]|=[ \t]*[%!]|\?[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -240,7 +241,7 @@ class Shell:
         import subprocess
         _flush()
         done = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, env=_child_env())
         frame.f_globals["_exit_code"] = done.returncode
         return SList(done.stdout.decode("utf-8", "replace").splitlines())
 
@@ -393,11 +394,24 @@ def _system(cmd, frame):
     import subprocess
     _flush()
     # Output goes straight to fds 1/2, which the kernel captures; fd 3 is not inherited.
-    code = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL).returncode
+    code = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, env=_child_env()).returncode
     frame.f_globals["_exit_code"] = code
     if code < 0:
         print(f"(the command was killed by signal {-code})", file=sys.stderr)
     return None
+
+
+def _child_env():
+    """The environment of shell commands: the kernel's, with the kernel's interpreter directory
+    on PATH (right after the pip shim's), so `python`/`python3` in a command is the interpreter
+    that sees the installed packages (in the jail, the package overlay's venv), not a bare
+    /usr/bin/python3. None (inherit) when it is there already."""
+    directory = os.path.dirname(sys.executable or "")
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if not directory or directory in parts:
+        return None
+    at = parts.index(_KERNEL_BIN) + 1 if _KERNEL_BIN in parts else 0
+    return dict(os.environ, PATH=os.pathsep.join(parts[:at] + [directory] + parts[at:]))
 
 
 def _pinfo(target, frame, source):
@@ -430,7 +444,7 @@ def _run_script(shell, line, cell, frame):
         raise UsageError(f"%%{os.path.basename(shell)} takes no arguments here")
     import subprocess
     _flush()
-    code = subprocess.run([shell], input=cell.encode("utf-8")).returncode
+    code = subprocess.run([shell], input=cell.encode("utf-8"), env=_child_env()).returncode
     frame.f_globals["_exit_code"] = code
     return None
 
@@ -488,15 +502,17 @@ def _run_in(code, frame):
 def _time(source, frame, first_line, first_col=0):
     """%time / %%time: runs the code once, prints CPU and wall times, returns the value of a
     last expression."""
+    import resource
     import time
     body, last = _compile(source, frame, first_line, first_col)
-    cpu0, wall0 = os.times(), time.perf_counter()
+    # getrusage, not os.times(): clock ticks (10 ms) would show most cells as 0 ns.
+    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     try:
         _run_in(body, frame)
         value = _run_in(last, frame) if last is not None else None
     finally:
-        cpu1, wall1 = os.times(), time.perf_counter()
-        user, system = cpu1.user - cpu0.user, cpu1.system - cpu0.system
+        cpu1, wall1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        user, system = cpu1.ru_utime - cpu0.ru_utime, cpu1.ru_stime - cpu0.ru_stime
         print(f"CPU times: user {format_time(user)}, sys: {format_time(system)}, "
               f"total: {format_time(user + system)}")
         print(f"Wall time: {format_time(wall1 - wall0)}")

@@ -70,6 +70,14 @@ def test_bang_exit_code_and_expansion(shared_kernel):
     assert reply["stdout"] == "x y 4 $HOME\n"
 
 
+def test_shell_python_is_the_kernel_interpreter(kernel_factory):
+    # In the jail the kernel runs the package overlay's venv python, which PATH does not list.
+    k = kernel_factory(env={"PATH": "/opt/mcpx/kernel/bin:/nonexistent"})
+    reply = _ok(k, "import sys, os\nfound = !command -v python3\n"
+                   "(found == [sys.executable], os.environ['PATH'])")
+    assert reply["result"] == "(True, '/opt/mcpx/kernel/bin:/nonexistent')"
+
+
 def test_bang_assign_gives_a_list(shared_kernel):
     reply = _ok(shared_kernel, "import os\nos.makedirs('lsdir', exist_ok=True)\n"
                                "open('lsdir/b.txt', 'w').close()\n"
