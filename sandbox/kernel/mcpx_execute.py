@@ -15,7 +15,7 @@ import traceback
 import types
 
 import mcpx_display
-import mcpx_packages
+import mcpx_magics
 import mcpx_tracebacks
 
 _MAX_TRACEBACK_CHARS = 8_000
@@ -185,7 +185,7 @@ class Executor:
 
     def _run_cell(self, source, filename, out):
         """Returns (value, has_value). Runs inside the interruptible window."""
-        tree = ast.parse(mcpx_packages.transform_cell(source), filename, "exec")
+        tree = ast.parse(mcpx_magics.transform_cell(source), filename, "exec")
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and \
                 not _ends_with_semicolon(source, tree.body[-1]):

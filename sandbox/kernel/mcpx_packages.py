@@ -1,12 +1,11 @@
 """Packages in a running kernel: new installs become importable, imports are reported to the
-server, and `%pip` line magics install through the server.
+server, and `%pip` line magics (see mcpx_magics) install through the server.
 
 The sandbox has no network and a read-only environment, so pip never runs here: `%pip install X`
 sends an `install` frame on fd 3 and blocks until the server's `install_result` answer (the
 server runs pip in its own jail and writes into the package overlay). See PROTOCOL.md §3.4.
 """
 
-import ast
 import importlib
 import os
 import re
@@ -25,44 +24,12 @@ _MAX_MODULE_NAME_CHARS = 100
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# A line that is only a pip command, at top level or indented inside a block.
-_MAGIC_LINE = re.compile(
-    r"^([ \t]*)(?:%pip3?|!\s*pip3?|!\s*python3?\s+-m\s+pip)(?=\s|$)(.*)$")
-_MAYBE_MAGIC = re.compile(r"^[ \t]*[%!]", re.MULTILINE)
-
 _HOW_TO_INSTALL = ("packages are installed by the server: use `%pip install NAME` in a cell or "
                    "the install_package tool")
 _SOURCES = "the operator chooses where packages come from (index, mirror), not the cell"
 _ALLOWED_OPTIONS = "-U/--upgrade and -q/--quiet"
 
 _active = None
-
-
-def transform_cell(source):
-    """The cell with every pip line magic replaced by a call of line_magic() on the same line,
-    so line numbers and the source shown in tracebacks stay the user's.
-
-    Lines are rewritten only when the cell does not parse as it is: a `%pip` line inside a
-    string of valid Python is left alone.
-    """
-    if not _MAYBE_MAGIC.search(source):
-        return source
-    lines = source.split("\n")
-    changed = False
-    for i, line in enumerate(lines):
-        m = _MAGIC_LINE.match(line)
-        if m:
-            args = m.group(2).strip()
-            lines[i] = f"{m.group(1)}__import__('mcpx_packages').line_magic({args!r})"
-            changed = True
-    if not changed:
-        return source
-    try:
-        ast.parse(source)
-        return source
-    except (SyntaxError, ValueError):
-        pass
-    return "\n".join(lines)
 
 
 def line_magic(args):
