@@ -73,8 +73,11 @@ fi
 section "7. install_package from a local index and a wheelhouse vs pip into a fresh venv"
 run install "$PY" "$HERE/install_bench.py" "$INSTALL_RUNS"
 
+section "8. reply sizes of a new user's analysis session (bytes on the wire, bytes a model reads)"
+run replies "$PY" "$HERE/reply_sizes.py"
+
 section "summary"
-grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import)' "$LOG" || true
+grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import|long print|total )' "$LOG" || true
 echo "full output: $LOG"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}"

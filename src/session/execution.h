@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "session/kernel_frame.h"
+#include "session/output_buffer.h"
 #include "util/status.h"
 
 namespace mcpx::session {
@@ -27,12 +28,28 @@ enum class ExecStatus { kOk, kError, kTimeout, kCancelled, kKilled };
 // "ok", "error", "timeout", "cancelled", "killed"
 std::string_view ExecStatusName(ExecStatus status);
 
+// The budget of the reply's second copy of a stream (see StreamOutput).
+inline constexpr uint64_t kBriefOutputBytes = 2048;
+
+// One output stream in the reply, carriage returns collapsed (output_buffer.h). `full` is the
+// text within the policy's output_kb, `brief` within kBriefOutputBytes: tools/execute_result.cc
+// puts one in the text block and the other in structuredContent, and writes the markers.
+struct StreamOutput {
+  OutputView full;
+  OutputView brief;
+  uint64_t bytes = 0;
+  uint64_t lines = 0;
+  std::string saved;         // "/workspace/..." file holding all of it; empty when not saved
+  uint64_t saved_bytes = 0;  // less than `bytes` when saving stopped early
+  std::string save_error;    // why it was not saved, or stopped early
+};
+
 struct ExecOutcome {
   std::string session;
   ExecStatus status = ExecStatus::kOk;
   uint64_t execution_count = 0;
-  std::string stdout_text;  // head + marker + tail when truncated
-  std::string stderr_text;
+  StreamOutput out;                   // stdout
+  StreamOutput err;                   // stderr
   std::optional<std::string> result;  // repr of the last expression
   std::optional<ErrorInfo> error;     // the exception, when status is kError
   std::vector<CheckedImage> images;   // PNGs, checked (kernel_frame.h)
@@ -42,7 +59,7 @@ struct ExecOutcome {
   std::optional<double> cpu_ms;
   std::optional<uint64_t> peak_memory_bytes;
   std::string kill_reason;               // non-empty exactly when status is kKilled
-  std::vector<std::string> saved_files;  // workspace-relative
+  std::vector<std::string> saved_files;  // "/workspace/...": long output, images past max_images
   std::vector<std::string> notes;
 };
 

@@ -22,7 +22,6 @@ constexpr size_t kMaxCodeBytes = 4u << 20;
 constexpr uint64_t kSpillCapBytes = 8u << 20;  // per stream; beyond, the saved file says so
 constexpr int kTickMs = 250;
 constexpr int kSweepMs = 30000;
-constexpr const char* kOutputsDir = ".mcp-executor/outputs";
 
 Status ShuttingDown() { return Status(Code::kUnavailable, "the server is shutting down"); }
 
@@ -46,6 +45,8 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
   auto disk = workspace::DiskBudget::Create(
       ws_->root_fd(), {l.workspace_bytes, l.workspace_inodes, l.workspace_reserve_bytes,
                        l.workspace_reserve_inodes});
+  saved_ = std::make_unique<SavedOutputs>(ws_, kOutputsDir, l.saved_outputs_session_bytes,
+                                          l.saved_outputs_bytes);
   if (disk.ok()) {
     disk_ = std::move(disk).value();
   } else {
@@ -56,6 +57,7 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
 SessionManager::~SessionManager() { Shutdown(); }
 
 void SessionManager::Start() {
+  saved_->Adopt();
   pool_.Start();
   sweep_timer_ = loop_->AddTimer(milliseconds(kSweepMs), [this] { SweepIdle(); });
 }
@@ -201,7 +203,9 @@ void SessionManager::Begin(Session& s) {
               {"limits",
                {{"max_images", limits.max_images},
                 {"image_max_bytes", limits.image_bytes},
-                {"image_max_pixels", kImageMaxPixels}}},
+                {"image_max_side", limits.image_px},
+                {"image_max_pixels", kImageMaxPixels},
+                {"max_result_chars", limits.output_bytes}}},
               {"output_dir", std::string("/workspace/") + kOutputsDir}};
   if (packages_generation_ != 0) req["packages_generation"] = packages_generation_;
   e.code.clear();
@@ -408,28 +412,6 @@ void SessionManager::FailAll(std::deque<std::unique_ptr<Execution>> calls, const
   for (auto& e : calls) e->cb.done(why);
 }
 
-std::string SessionManager::StreamText(const Session& s, const Execution& e, int stream,
-                                       ExecOutcome& out) {
-  OutputBuffer& buf = *e.out[stream];
-  if (!buf.truncated()) return buf.Text("");
-  // Long output: head and tail inline, everything in a workspace file.
-  std::string where = std::string(kOutputsDir) + "/" + s.name + "-" +
-                      std::to_string(e.execution_count) +
-                      (stream == 2 ? "-stderr.txt" : "-stdout.txt");
-  if (buf.spilled_bytes() > 0) {
-    const std::string& spill = e.spill[stream];
-    const Status room = disk_ ? disk_->RoomFor(spill.size()) : Status::Ok();
-    auto w = room.ok() ? ws_->WriteFileAtomic(where, spill) : Result<workspace::WriteResult>(room);
-    if (w.ok()) {
-      out.saved_files.push_back(where);
-    } else {
-      spdlog::warn("cannot save long output to {}: {}", where, w.status().ToString());
-      where.clear();
-    }
-  }
-  return buf.Text(where);
-}
-
 SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame* reply) {
   std::unique_ptr<Execution> owned = std::move(s.running);
   Execution& e = *owned;
@@ -481,9 +463,13 @@ SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame*
     out.kill_reason = e.kill_reason.empty() ? std::string("killed") : e.kill_reason;
   }
 
-  out.stdout_text = StreamText(s, e, 1, out);
-  out.stderr_text = StreamText(s, e, 2, out);
+  out.out = CaptureStream(s, e, 1);
+  out.err = CaptureStream(s, e, 2);
+  for (const StreamOutput* so : {&out.out, &out.err}) {
+    if (!so->saved.empty()) out.saved_files.push_back(so->saved);
+  }
   out.truncated = e.out[1]->truncated() || e.out[2]->truncated();
+  CountSavedOutputs(s, out);
   if (!e.timeout_note.empty()) out.notes.push_back(e.timeout_note);
   if (!e.state_notice.empty()) out.notes.push_back(e.state_notice);
   out.duration_ms = DurationMs(e.start_tp);
@@ -541,6 +527,7 @@ bool SessionManager::Reset(const std::string& name) {
   }
   auto queued = std::exchange(s.queue, {});
   pool_.Retire(std::move(s.kernel));
+  saved_->Forget(name);
   sessions_.erase(it);
   // The session is gone before anyone hears of it: a done() may call back in.
   if (finished) finished->Deliver();

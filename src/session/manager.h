@@ -22,6 +22,7 @@
 #include "session/execution.h"
 #include "session/kernel.h"
 #include "session/package_port.h"
+#include "session/saved_outputs.h"
 #include "session/server_policy.h"
 #include "session/warm_pool.h"
 #include "util/event_loop.h"
@@ -94,8 +95,11 @@ class SessionManager {
   };
   // Ends the running call with the kernel's reply, or with its end (reply null).
   [[nodiscard]] Finished Complete(Session& s, const KernelFrame* reply);
-  // Writes a truncated stream's full text to the workspace; the text for the reply.
-  std::string StreamText(const Session& s, const Execution& e, int stream, ExecOutcome& out);
+  // A finished stream for the outcome; a truncated one's whole text is saved in the workspace
+  // (manager_output.cc).
+  StreamOutput CaptureStream(const Session& s, Execution& e, int stream);
+  // Counts the outcome's saved files against the caps; says in a note what that removed.
+  void CountSavedOutputs(const Session& s, ExecOutcome& out);
   static void FailAll(std::deque<std::unique_ptr<Execution>> calls, const Status& why);
   void SweepIdle();
   std::string KillReasonFor(const Session& s, const Execution& e,
@@ -107,6 +111,7 @@ class SessionManager {
   std::unique_ptr<KernelFactory> factory_;
   std::shared_ptr<workspace::Workspace> ws_;
   std::unique_ptr<workspace::DiskBudget> disk_;  // null if the workspace cannot be measured
+  std::unique_ptr<SavedOutputs> saved_;
   ManagerOptions options_;
   WarmPool pool_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;

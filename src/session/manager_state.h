@@ -16,6 +16,8 @@ namespace mcpx::session {
 
 // Top-level module names remembered per session (a data-science session imports a few hundred).
 inline constexpr size_t kMaxTrackedImports = 20000;
+// Where long output and images past max_images are saved, in the workspace.
+inline constexpr const char* kOutputsDir = ".mcp-executor/outputs";
 
 struct SessionManager::Execution {
   uint64_t id = 0;

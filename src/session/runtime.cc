@@ -71,8 +71,10 @@ jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<st
   }
   req.argv = std::move(argv);
   req.env = {
-      // pip and pip3 first: in a kernel they explain install_package instead of PEP 668.
-      "PATH=/opt/mcpx/kernel/bin:/usr/local/bin:/usr/bin:/bin",
+      // pip and pip3 first: in a kernel they explain install_package instead of PEP 668. Then
+      // the overlay's bin: `python`/`python3` in a subprocess is the kernel's interpreter, which
+      // sees the installed packages.
+      "PATH=/opt/mcpx/kernel/bin:/opt/mcpx/packages/bin:/usr/local/bin:/usr/bin:/bin",
       "HOME=/tmp",  // dotfiles of libraries stay out of the workspace
       "LANG=C.UTF-8",
       "TMPDIR=/tmp",

@@ -20,12 +20,17 @@
 namespace mcpx::session {
 
 struct SessionSettings {
-  uint32_t timeout_default_s = 60;       // execute_python wall clock default
-  uint32_t timeout_max_s = 600;          // cap for timeout_seconds
-  uint32_t interrupt_grace_ms = 2000;    // SIGINT to kill escalation
-  uint64_t output_bytes = 100ull << 10;  // per stream per reply; beyond: head + tail, full saved
-  uint64_t image_bytes = 1ull << 20;     // per image; larger ones are downscaled
-  uint32_t max_images = 5;               // per reply; the rest saved to the workspace
+  uint32_t timeout_default_s = 60;      // execute_python wall clock default
+  uint32_t timeout_max_s = 600;         // cap for timeout_seconds
+  uint32_t interrupt_grace_ms = 2000;   // SIGINT to kill escalation
+  uint64_t output_bytes = 8ull << 10;   // per stream per reply; beyond: head + tail, full saved
+  uint64_t image_bytes = 300ull << 10;  // per image; larger ones are downscaled
+  uint32_t image_px = 1568;             // longest side of an image; larger ones are downscaled
+  uint32_t max_images = 5;              // per reply; the rest saved to the workspace
+  // `.mcp-executor/outputs/` (long output saved whole, images past max_images): the oldest files
+  // are removed past either cap (session/saved_outputs.h).
+  uint64_t saved_outputs_session_bytes = 32ull << 20;
+  uint64_t saved_outputs_bytes = 128ull << 20;
   uint32_t max_sessions = 8;
   uint32_t idle_timeout_s = 3600;  // idle sessions are reaped after this
   uint32_t start_timeout_s = 60;   // a kernel not ready (preloads imported) by then is killed

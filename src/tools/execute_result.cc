@@ -4,17 +4,100 @@
 #include <utility>
 
 #include "mcp/tool.h"
+#include "session/output_buffer.h"
+#include "util/units.h"
 
 namespace mcpx::tools {
 namespace {
 
 using json = nlohmann::json;
 using session::ExecStatus;
+using session::OutputView;
+using session::StreamOutput;
 
-json OrNull(const auto& v) { return v ? json(*v) : json(nullptr); }
+// Clients show a model one half of a result, not both (docs/REPLIES.md): Claude Code passes
+// structuredContent of a successful call and the text block of a failed one; other clients pass
+// the text block. So the half a client most likely shows carries the output within the policy's
+// budget, and the other half a short view (session::kBriefOutputBytes a stream) with a marker
+// naming where the rest is.
+std::string Plural(uint64_t n, const char* word) {
+  return Thousands(n) + " " + word + (n == 1 ? "" : "s");
+}
 
-// The readable text block, for clients that ignore structuredContent.
-std::string TextBlock(const session::ExecOutcome& o) {
+std::string Omitted(const session::OutputCut& cut) {
+  return "[... " + Plural(cut.lines, "line") + " (" + HumanSize(cut.bytes) + ") not shown";
+}
+
+// Where the whole text is, and how to read on from the cut.
+std::string SavedAt(const StreamOutput& so, const session::OutputCut& cut, uint64_t page) {
+  if (so.saved.empty()) {
+    return "the whole output was not saved" +
+           (so.save_error.empty() ? std::string() : ": " + so.save_error);
+  }
+  std::string s = so.saved_bytes < so.bytes ? "the first " + HumanSize(so.saved_bytes) +
+                                                  " are in " + so.saved + " (" + so.save_error + ")"
+                                            : "all " + Plural(so.lines, "line") + ": " + so.saved;
+  return s + "; read_file offset=" + std::to_string(cut.offset) + " limit=" + std::to_string(page) +
+         " reads on from here";
+}
+
+std::string Render(const OutputView& v, const std::string& marker) {
+  if (!v.cut) return v.head;
+  std::string out = v.head;
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  return out + marker + "\n" + v.tail;
+}
+
+// The stream as one half shows it: the full view, or the brief one pointing at the other half.
+std::string StreamText(const StreamOutput& so, bool full, const std::string& other_half,
+                       uint64_t page) {
+  if (full)
+    return so.full.cut ? Render(so.full, Omitted(*so.full.cut) + "; " +
+                                             SavedAt(so, *so.full.cut, page) + "]")
+                       : so.full.head;
+  if (!so.brief.cut) return so.brief.head;
+  std::string marker = Omitted(*so.brief.cut) + " here; ";
+  if (so.full.cut) {
+    marker += other_half + " has " + HumanSize(so.full.head.size() + so.full.tail.size()) +
+              " of head and tail; " + SavedAt(so, *so.brief.cut, page) + "]";
+  } else {
+    marker += "all of it is in " + other_half + "]";
+  }
+  return Render(so.brief, marker);
+}
+
+// A long value (a DataFrame's table, a traceback) cut the same way for the brief half.
+std::string BriefOf(const std::string& text, const std::string& other_half) {
+  session::OutputBuffer buf(text.size() + 1, 0, nullptr);
+  buf.Append(text);
+  buf.Finish();
+  const OutputView v = buf.View(session::kBriefOutputBytes);
+  if (!v.cut) return text;
+  return Render(v, Omitted(*v.cut) + " here; all of it is in " + other_half + "]");
+}
+
+struct Texts {
+  std::string out, err, result, traceback;
+};
+
+// One half's texts: `full` or brief; `text_is_full` says which half has the full ones.
+Texts HalfTexts(const session::ExecOutcome& o, bool full, bool text_is_full, uint64_t page) {
+  Texts t;
+  const auto other = [&](const char* field) {
+    return text_is_full ? std::string("the text content")
+                        : std::string("structuredContent.") + field;
+  };
+  t.out = StreamText(o.out, full, other("stdout"), page);
+  t.err = StreamText(o.err, full, other("stderr"), page);
+  if (o.result) t.result = full ? *o.result : BriefOf(*o.result, other("result"));
+  if (o.error) {
+    t.traceback = full ? o.error->traceback : BriefOf(o.error->traceback, other("error.traceback"));
+  }
+  return t;
+}
+
+// The readable text block.
+std::string TextBlock(const session::ExecOutcome& o, const Texts& t) {
   std::string text;
   auto add = [&text](const std::string& part) {
     if (part.empty()) return;
@@ -22,11 +105,14 @@ std::string TextBlock(const session::ExecOutcome& o) {
     text += part;
   };
   for (const auto& n : o.notes) add("[note] " + n);
-  add(o.stdout_text);
-  if (!o.stderr_text.empty()) add("[stderr]\n" + o.stderr_text);
-  if (o.result) add("Out[" + std::to_string(o.execution_count) + "]: " + *o.result);
-  if (o.error)
-    add(o.error->traceback.empty() ? o.error->type + ": " + o.error->message : o.error->traceback);
+  add(t.out);
+  if (!t.err.empty()) add("[stderr]\n" + t.err);
+  if (o.result) {
+    // A table's header stays in line with its columns.
+    const bool multiline = t.result.find('\n') != std::string::npos;
+    add("Out[" + std::to_string(o.execution_count) + "]:" + (multiline ? "\n" : " ") + t.result);
+  }
+  if (o.error) add(t.traceback.empty() ? o.error->type + ": " + o.error->message : t.traceback);
   switch (o.status) {
     case ExecStatus::kTimeout:
       add("[status] timeout: interrupted after " + std::to_string(o.timeout_s) +
@@ -43,7 +129,17 @@ std::string TextBlock(const session::ExecOutcome& o) {
     case ExecStatus::kError:
       break;
   }
-  for (const auto& p : o.saved_files) add("[saved] " + p);
+  // Files a marker or a note has not named already (the kernel names images saved past
+  // max_images as ".../20261207-031703-cell4-image{6..10}.png").
+  for (const auto& p : o.saved_files) {
+    bool named = text.find(p) != std::string::npos;
+    if (!named && p.size() > 4 && p.ends_with(".png")) {
+      const size_t stem = p.find_last_not_of("0123456789", p.size() - 5);
+      named =
+          stem != std::string::npos && text.find(p.substr(0, stem + 1) + "{") != std::string::npos;
+    }
+    if (!named) add("[saved] " + p);
+  }
   if (text.empty()) text = "(no output)";
   return text;
 }
@@ -51,7 +147,8 @@ std::string TextBlock(const session::ExecOutcome& o) {
 }  // namespace
 
 json ExecuteOutputSchema() {
-  const json nullable_string = {{"type", json::array({"string", "null"})}};
+  // No `"type": [..., "null"]` unions (some clients' schema subsets cannot express them): a
+  // field that has no value is left out.
   return {{"type", "object"},
           {"properties",
            {{"session", {{"type", "string"}}},
@@ -60,9 +157,10 @@ json ExecuteOutputSchema() {
             {"execution_count", {{"type", "integer"}}},
             {"stdout", {{"type", "string"}}},
             {"stderr", {{"type", "string"}}},
-            {"result", nullable_string},
+            {"result",
+             {{"type", "string"}, {"description", "repr of the last expression, when it has one"}}},
             {"error",
-             {{"type", json::array({"object", "null"})},
+             {{"type", "object"},
               {"properties",
                {{"type", {{"type", "string"}}},
                 {"message", {{"type", "string"}}},
@@ -80,19 +178,23 @@ json ExecuteOutputSchema() {
                 {"required", {"mime_type", "width", "height", "bytes"}}}}}},
             {"truncated", {{"type", "boolean"}}},
             {"duration_ms", {{"type", "number"}}},
-            {"cpu_ms", {{"type", json::array({"number", "null"})}}},
-            {"peak_memory_bytes", {{"type", json::array({"integer", "null"})}}},
-            {"kill_reason", nullable_string},
+            {"cpu_ms", {{"type", "number"}}},
+            {"peak_memory_bytes", {{"type", "integer"}}},
+            {"kill_reason", {{"type", "string"}}},
             {"saved_files", {{"type", "array"}, {"items", {{"type", "string"}}}}},
             {"notes", {{"type", "array"}, {"items", {{"type", "string"}}}}}}},
           {"required",
-           {"session", "status", "execution_count", "stdout", "stderr", "result", "error", "images",
-            "truncated", "duration_ms", "cpu_ms", "peak_memory_bytes", "kill_reason"}}};
+           {"session", "status", "execution_count", "stdout", "stderr", "images", "truncated",
+            "duration_ms"}}};
 }
 
-json ExecuteResult(const session::ExecOutcome& o) {
+json ExecuteResult(const session::ExecOutcome& o, uint64_t output_bytes) {
+  const bool failed = o.status != ExecStatus::kOk;
+  const Texts for_text = HalfTexts(o, failed, failed, output_bytes);
+  const Texts for_struct = HalfTexts(o, !failed, failed, output_bytes);
+
   json images = json::array();
-  json content = json::array({mcp::TextContent(TextBlock(o))});
+  json content = json::array({mcp::TextContent(TextBlock(o, for_text))});
   for (const auto& img : o.images) {
     images.push_back({{"mime_type", "image/png"},
                       {"width", img.width},
@@ -100,30 +202,28 @@ json ExecuteResult(const session::ExecOutcome& o) {
                       {"bytes", img.bytes}});
     content.push_back({{"type", "image"}, {"data", img.data}, {"mimeType", "image/png"}});
   }
-  json error = nullptr;
+  json structured = {{"session", o.session},
+                     {"status", session::ExecStatusName(o.status)},
+                     {"execution_count", o.execution_count},
+                     {"stdout", for_struct.out},
+                     {"stderr", for_struct.err},
+                     {"images", std::move(images)},
+                     {"truncated", o.truncated},
+                     {"duration_ms", o.duration_ms}};
+  if (o.result) structured["result"] = for_struct.result;
   if (o.error) {
-    error = {
-        {"type", o.error->type}, {"message", o.error->message}, {"traceback", o.error->traceback}};
+    structured["error"] = {{"type", o.error->type},
+                           {"message", o.error->message},
+                           {"traceback", for_struct.traceback}};
   }
-  json structured = {
-      {"session", o.session},
-      {"status", session::ExecStatusName(o.status)},
-      {"execution_count", o.execution_count},
-      {"stdout", o.stdout_text},
-      {"stderr", o.stderr_text},
-      {"result", OrNull(o.result)},
-      {"error", std::move(error)},
-      {"images", std::move(images)},
-      {"truncated", o.truncated},
-      {"duration_ms", o.duration_ms},
-      {"cpu_ms", OrNull(o.cpu_ms)},
-      {"peak_memory_bytes", OrNull(o.peak_memory_bytes)},
-      {"kill_reason", o.status == ExecStatus::kKilled ? json(o.kill_reason) : json(nullptr)},
-      {"saved_files", o.saved_files},
-      {"notes", o.notes}};
+  if (o.cpu_ms) structured["cpu_ms"] = *o.cpu_ms;
+  if (o.peak_memory_bytes) structured["peak_memory_bytes"] = *o.peak_memory_bytes;
+  if (o.status == ExecStatus::kKilled) structured["kill_reason"] = o.kill_reason;
+  if (!o.saved_files.empty()) structured["saved_files"] = o.saved_files;
+  if (!o.notes.empty()) structured["notes"] = o.notes;
   return json{{"content", std::move(content)},
               {"structuredContent", std::move(structured)},
-              {"isError", o.status != ExecStatus::kOk}};
+              {"isError", failed}};
 }
 
 }  // namespace mcpx::tools

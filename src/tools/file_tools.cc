@@ -91,11 +91,10 @@ class ReadFileTool : public Tool {
             {"offset", {{"type", "integer"}}},
             {"bytes", {{"type", "integer"}, {"description", "Bytes returned by this call."}}},
             {"next_offset",
-             {{"type", {"integer", "null"}},
-              {"description", "Where to continue reading, or null at the end of the file."}}},
+             {{"type", "integer"},
+              {"description", "Where to continue reading; absent at the end of the file."}}},
             {"truncated", {{"type", "boolean"}}}}},
-          {"required",
-           {"path", "kind", "mime_type", "size", "offset", "bytes", "next_offset", "truncated"}},
+          {"required", {"path", "kind", "mime_type", "size", "offset", "bytes", "truncated"}},
           {"additionalProperties", false}}},
         {"annotations", Annotations("Read a workspace file", {.read_only = true})},
     };
@@ -163,14 +162,10 @@ class ReadFileTool : public Tool {
   json Structured(const workspace::FileRead& r, std::string_view kind, const std::string& mime,
                   uint64_t bytes, bool truncated) const {
     const uint64_t end = r.offset + bytes;
-    return {{"path", r.path},
-            {"kind", kind},
-            {"mime_type", mime},
-            {"size", r.size},
-            {"offset", r.offset},
-            {"bytes", bytes},
-            {"next_offset", end < r.size ? json(end) : json(nullptr)},
-            {"truncated", truncated}};
+    json s = {{"path", r.path},     {"kind", kind},   {"mime_type", mime},     {"size", r.size},
+              {"offset", r.offset}, {"bytes", bytes}, {"truncated", truncated}};
+    if (end < r.size) s["next_offset"] = end;
+    return s;
   }
 
   // "[bytes 0-262143 of 1048576 shown; call read_file with offset=262144 for the rest]"

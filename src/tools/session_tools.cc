@@ -19,21 +19,21 @@ using mcp::Tool;
 using mcp::ToolCallPtr;
 using session::SessionManager;
 
-json OrNull(const auto& v) { return v ? json(*v) : json(nullptr); }
-
 json SessionsJson(const session::SessionsReport& report) {
   json list = json::array();
   for (const auto& s : report.sessions) {
-    list.push_back({{"session", s.name},
-                    {"state", s.state},
-                    {"age_seconds", s.age_seconds},
-                    {"idle_seconds", s.idle_seconds},
-                    {"execution_count", s.execution_count},
-                    {"queued", s.queued},
-                    {"memory_bytes", OrNull(s.memory_bytes)},
-                    {"peak_memory_bytes", OrNull(s.peak_memory_bytes)},
-                    {"cpu_ms", OrNull(s.cpu_ms)},
-                    {"kernel_restarts", s.kernel_restarts}});
+    json one = {{"session", s.name},
+                {"state", s.state},
+                {"age_seconds", s.age_seconds},
+                {"idle_seconds", s.idle_seconds},
+                {"execution_count", s.execution_count},
+                {"queued", s.queued},
+                {"kernel_restarts", s.kernel_restarts}};
+    // Known only with a cgroup: left out, not null (outputSchema has no null unions).
+    if (s.memory_bytes) one["memory_bytes"] = *s.memory_bytes;
+    if (s.peak_memory_bytes) one["peak_memory_bytes"] = *s.peak_memory_bytes;
+    if (s.cpu_ms) one["cpu_ms"] = *s.cpu_ms;
+    list.push_back(std::move(one));
   }
   return {{"sessions", std::move(list)},
           {"max_sessions", report.max_sessions},
@@ -91,8 +91,8 @@ class ExecutePythonTool : public Tool {
     auto timeout = args->OptionalNumber("timeout_seconds");
     if (!timeout.ok()) return call->Finish(ErrorResult(timeout.status().message()));
     session::ExecuteCallbacks cb;
-    cb.done = [call](Result<session::ExecOutcome> outcome) {
-      call->Finish(outcome.ok() ? ExecuteResult(*outcome)
+    cb.done = [call, page = m_->settings().output_bytes](Result<session::ExecOutcome> outcome) {
+      call->Finish(outcome.ok() ? ExecuteResult(*outcome, page)
                                 : ErrorResult(outcome.status().message()));
     };
     if (call->wants_progress()) {
@@ -116,7 +116,6 @@ class ListSessionsTool : public Tool {
   explicit ListSessionsTool(std::shared_ptr<SessionManager> m) : m_(std::move(m)) {}
 
   json Definition() const override {
-    const json nullable_number = {{"type", json::array({"number", "null"})}};
     return {
         {"name", "list_sessions"},
         {"title", "List Python sessions"},
@@ -139,9 +138,9 @@ class ListSessionsTool : public Tool {
                   {"idle_seconds", {{"type", "number"}}},
                   {"execution_count", {{"type", "integer"}}},
                   {"queued", {{"type", "integer"}}},
-                  {"memory_bytes", nullable_number},
-                  {"peak_memory_bytes", nullable_number},
-                  {"cpu_ms", nullable_number},
+                  {"memory_bytes", {{"type", "integer"}}},
+                  {"peak_memory_bytes", {{"type", "integer"}}},
+                  {"cpu_ms", {{"type", "number"}}},
                   {"kernel_restarts", {{"type", "integer"}}}}},
                 {"required", {"session", "state", "age_seconds", "execution_count"}}}}}},
             {"max_sessions", {{"type", "integer"}}},
@@ -159,7 +158,7 @@ class ListSessionsTool : public Tool {
     for (const auto& s : list["sessions"]) {
       text += s["session"].get<std::string>() + ": " + s["state"].get<std::string>() + ", " +
               std::to_string(s["execution_count"].get<uint64_t>()) + " executions";
-      if (s["memory_bytes"].is_number()) {
+      if (s.contains("memory_bytes")) {
         text += ", " + std::to_string(s["memory_bytes"].get<uint64_t>() >> 20) + " MiB";
       }
       text += "\n";

@@ -367,6 +367,21 @@ Result<UniqueFd> Workspace::OpenParentForWrite(const std::string& rel_dir, bool 
   return cur;
 }
 
+Status Workspace::Remove(std::string_view user_path) const {
+  ASSIGN_OR_RETURN(std::string rel, Confine(user_path));
+  if (rel == ".") return InvalidArgument("cannot remove the workspace folder itself");
+  const size_t slash = rel.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : rel.substr(0, slash);
+  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  ASSIGN_OR_RETURN(UniqueFd dirfd, OpenParentForWrite(dir, /*create=*/false));
+  if (::unlinkat(dirfd.get(), name.c_str(), 0) != 0) {
+    if (errno == ENOENT) return NotFound(Q(rel) + " does not exist");
+    if (errno == EISDIR) return InvalidArgument(Q(rel) + " is a folder, not a file");
+    return ErrnoStatus(Code::kPermissionDenied, "cannot remove " + Q(rel));
+  }
+  return Status::Ok();
+}
+
 Result<WriteResult> Workspace::WriteFileAtomic(std::string_view user_path, std::string_view data,
                                                WriteOptions options) const {
   ASSIGN_OR_RETURN(std::string rel, Confine(user_path));

@@ -122,6 +122,10 @@ class Workspace {
   Result<WriteResult> WriteFileAtomic(std::string_view user_path, std::string_view data,
                                       WriteOptions options = {}) const;
 
+  // Deletes a regular file (or a symlink, never what it points to), found without following a
+  // symlink in any component. Folders are refused. A missing file is NotFound.
+  Status Remove(std::string_view user_path) const;
+
   // Entries of a folder (recursively if asked). Symlinks are listed, never followed; the folder
   // itself may be reached through an inside symlink under the openat2 resolver.
   Result<Listing> List(std::string_view user_path, ListOptions options = {}) const;

@@ -45,7 +45,7 @@ def png_size(data):
 
 def test_state_persists_and_last_expression(client):
     r, s = run(client, "x = 21")
-    assert s["status"] == "ok" and s["result"] is None
+    assert s["status"] == "ok" and "result" not in s
     r, s = run(client, "y = x * 2\ny")
     assert s["status"] == "ok"
     assert s["result"] == "42"
@@ -120,7 +120,7 @@ def test_timeout_interrupts_and_keeps_state(client):
     r, s = run(client, "while True:\n    pass\n", session="t", timeout_seconds=1)
     assert s["status"] == "timeout"
     assert r["isError"] is True
-    assert s["kill_reason"] is None
+    assert "kill_reason" not in s
     _, s = run(client, "keep", session="t")
     assert s["result"] == "'still here'"
 
@@ -157,11 +157,11 @@ def test_output_flood_is_capped_and_saved(client):
     r, s = run(client, code, session="flood")
     assert s["status"] == "ok"
     assert s["truncated"] is True
-    assert len(s["stdout"]) < 300_000
+    assert len(s["stdout"]) < 10_000
     assert "line 0\n" in s["stdout"] and "line 199999" in s["stdout"]
     saved = [p for p in s["saved_files"] if p.endswith("-stdout.txt")]
-    assert saved
-    full = open(f"{client.workspace}/{saved[0]}").read()
+    assert saved and saved[0].startswith("/workspace/.mcp-executor/outputs/"), saved
+    full = open(client.workspace + saved[0][len("/workspace"):]).read()
     assert full.count("\n") == 200000
 
 

@@ -66,8 +66,8 @@ test('execute_python keeps state across calls and returns the last expression', 
   const s1 = first.structuredContent;
   assert.equal(s1.session, 'default');
   assert.equal(s1.status, 'ok');
-  assert.equal(s1.result, null, 'an assignment has no result');
-  assert.equal(s1.error, null);
+  assert.equal(s1.result, undefined, 'an assignment has no result');
+  assert.equal(s1.error, undefined);
   assert.deepEqual(s1.images, []);
   assert.equal(first.isError, false);
 
@@ -102,13 +102,13 @@ test('an exception is an error result with type, message and traceback', async (
   assert.equal(result.isError, true, `1 / 0 should fail: ${allText(result)}`);
   const s = result.structuredContent;
   assert.equal(s.status, 'error');
-  assert.equal(s.result, null);
+  assert.equal(s.result, undefined);
   assert.equal(s.error?.type, 'ZeroDivisionError');
   assert.match(s.error.message, /division by zero/);
   assert.match(s.error.traceback, /ZeroDivisionError/);
   assert.match(s.error.traceback, /in f/, 'the traceback names the failing function');
   assert.match(allText(result), /ZeroDivisionError/, 'the text block shows the error too');
-  assert.equal(s.kill_reason, null);
+  assert.equal(s.kill_reason, undefined);
 
   const syntax = await execute(server, 'def broken(:\n    pass');
   assertExecuteSchema(server, syntax);

@@ -55,6 +55,7 @@ class McpClient:
         self.notifications = []   # every notification seen, in order
         self.messages = []        # every message seen, in order (responses and notifications)
         self._pending = {}        # id -> response not yet claimed
+        self.sizes = {}           # id -> bytes of its response line on the wire (without \n)
         if initialize:
             self.initialize()
 
@@ -85,6 +86,8 @@ class McpClient:
         line, self._buf = self._buf.split(b"\n", 1)
         msg = json.loads(line)
         self.messages.append(msg)
+        if "id" in msg and ("result" in msg or "error" in msg):
+            self.sizes[msg["id"]] = len(line)
         if "id" not in msg or ("method" in msg and "result" not in msg and "error" not in msg):
             self.notifications.append(msg)
         return msg

@@ -288,8 +288,8 @@ TEST_F(SessionManagerTest, CallReturnsItsOutputResultAndExecutionCount) {
   const ExecOutcome& out = call->outcome();
   EXPECT_EQ(out.status, ExecStatus::kOk);
   EXPECT_EQ(out.session, "s");
-  EXPECT_EQ(out.stdout_text, "hi\n");
-  EXPECT_EQ(out.stderr_text, "warning\n");
+  EXPECT_EQ(out.out.full.head, "hi\n");
+  EXPECT_EQ(out.err.full.head, "warning\n");
   EXPECT_EQ(out.result, "42");
   EXPECT_EQ(out.execution_count, 1u);
   EXPECT_FALSE(out.truncated);
@@ -301,7 +301,7 @@ TEST_F(SessionManagerTest, CallReturnsItsOutputResultAndExecutionCount) {
   ReplyOk(K(0), LastId(K(0)));
   ASSERT_TRUE(second->finished());
   EXPECT_EQ(second->outcome().execution_count, 2u);
-  EXPECT_TRUE(second->outcome().stdout_text.empty());  // the first call's output is not repeated
+  EXPECT_TRUE(second->outcome().out.full.head.empty());  // the first call's output is not repeated
 }
 
 TEST_F(SessionManagerTest, ErrorReplyGivesStatusErrorWithTheException) {
@@ -396,7 +396,7 @@ TEST_F(SessionManagerTest, TimeoutInterruptsAndALateReplyIsTimeout) {
   const ExecOutcome& out = call->outcome();
   EXPECT_EQ(out.status, ExecStatus::kTimeout);
   EXPECT_DOUBLE_EQ(out.timeout_s, 0.05);
-  EXPECT_EQ(out.stderr_text, "KeyboardInterrupt\n");
+  EXPECT_EQ(out.err.full.head, "KeyboardInterrupt\n");
   EXPECT_TRUE(out.kill_reason.empty());
   RunFor(150);  // past the grace period: the grace timer must be gone
   EXPECT_EQ(K(0).kills, 0);
@@ -484,7 +484,7 @@ TEST_F(SessionManagerTest, KernelExitWhileRunningIsKilledWithTheReason) {
   EXPECT_EQ(out.status, ExecStatus::kKilled);
   EXPECT_THAT(out.kill_reason, HasSubstr("killed by SIGSEGV"));
   EXPECT_THAT(out.kill_reason, HasSubstr("a crash"));
-  EXPECT_EQ(out.stdout_text, "before the crash\n");
+  EXPECT_EQ(out.out.full.head, "before the crash\n");
   // The queued call goes on in a fresh kernel, told of the loss.
   ASSERT_EQ(log_->kernels.size(), 2u);
   Ready(K(1));
@@ -692,13 +692,19 @@ TEST_F(SessionManagerTest, LongOutputIsTruncatedAndSavedInTheWorkspace) {
   ASSERT_TRUE(call->finished());
   const ExecOutcome& out = call->outcome();
   EXPECT_TRUE(out.truncated);
-  EXPECT_LT(out.stdout_text.size(), all.size());
-  EXPECT_THAT(out.stdout_text, HasSubstr("line 0\n"));
-  EXPECT_THAT(out.stdout_text, HasSubstr("line 499\n"));
-  EXPECT_EQ(out.stderr_text, "short\n");
+  ASSERT_TRUE(out.out.full.cut);
+  EXPECT_LE(out.out.full.head.size() + out.out.full.tail.size(), 1024u);
+  EXPECT_EQ(out.out.full.head.rfind("line 0\n", 0), 0u);
+  EXPECT_THAT(out.out.full.tail, HasSubstr("line 499\n"));
+  EXPECT_EQ(out.out.lines, 500u);
+  EXPECT_EQ(out.out.bytes, all.size());
+  ASSERT_TRUE(out.out.brief.cut);
+  EXPECT_LE(out.out.brief.head.size() + out.out.brief.tail.size(), kBriefOutputBytes);
+  EXPECT_EQ(out.err.full.head, "short\n");
   const std::string saved = ".mcp-executor/outputs/s-1-stdout.txt";
-  EXPECT_THAT(out.saved_files, Contains(saved));
-  EXPECT_THAT(out.stdout_text, HasSubstr(saved));
+  EXPECT_EQ(out.out.saved, "/workspace/" + saved);
+  EXPECT_EQ(out.out.saved_bytes, all.size());
+  EXPECT_THAT(out.saved_files, Contains("/workspace/" + saved));
   EXPECT_EQ(out.saved_files.size(), 1u);  // stderr was short: not saved
   ASSERT_TRUE(fs::exists(base_ / "ws" / saved));
   EXPECT_EQ(ReadWorkspaceFile(saved), all);
@@ -768,8 +774,8 @@ TEST_F(SessionManagerTest, ProgressReportsFreshOutputWhileTheCodeRuns) {
   ReplyOk(K(0), LastId(K(0)));
   ASSERT_TRUE(call->finished());
   // Progress is only reported while the call runs, and output is still whole in the outcome.
-  EXPECT_EQ(call->outcome().stdout_text, "step 1\n");
-  EXPECT_EQ(call->outcome().stderr_text, "step 2\n");
+  EXPECT_EQ(call->outcome().out.full.head, "step 1\n");
+  EXPECT_EQ(call->outcome().err.full.head, "step 2\n");
   const size_t reported = seen->messages.size();
   RunFor(600);
   EXPECT_EQ(seen->messages.size(), reported);
