@@ -5,12 +5,17 @@ Runs the cases of issue 10 through the real server over stdio (each in one sessi
 CSV in, clean, group, three plots, errors, a long print, ...) and prints, per call, the size of the
 JSON-RPC response line, the text block(s), structuredContent and the images. A model pays for what
 its client shows it (docs/REPLIES.md): Claude Code shows structuredContent of a successful call and
-the text block of a failed one; other clients show the text block.
+the text block of a failed one (the "CC text" column), and the images; "~tokens" estimates what
+that costs (text at 4 bytes a token, images by Anthropic's width * height / 750 after its own
+downscaling).
 
     MCPX_BIN=build/mcp-executor bench/reply_sizes.py [--json FILE]
 """
+import base64
 import json
+import math
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
@@ -48,6 +53,14 @@ def make_csv():
     return "\n".join(lines) + "\n"
 
 
+def image_tokens(b64):
+    """Anthropic's published estimate: an image past 1568 px on its long side or about 1.15
+    megapixels is scaled down first; then it costs width * height / 750 tokens."""
+    width, height = struct.unpack(">II", base64.b64decode(b64[:64])[16:24])
+    scale = min(1.0, 1568 / max(width, height), math.sqrt(1.15e6 / (width * height)))
+    return int(width * scale) * int(height * scale) // 750
+
+
 def sizes(client, rid, result):
     text = sum(len(c["text"].encode()) for c in result["content"] if c["type"] == "text")
     images = [c for c in result["content"] if c["type"] == "image"]
@@ -55,6 +68,7 @@ def sizes(client, rid, result):
                                 ensure_ascii=False).encode())
     return {"wire": client.sizes[rid], "text": text, "structured": structured,
             "images": len(images), "image_b64": sum(len(c["data"]) for c in images),
+            "image_tokens": sum(image_tokens(c["data"]) for c in images),
             "is_error": bool(result.get("isError"))}
 
 
@@ -72,18 +86,21 @@ def main():
             if "error" in r:
                 raise SystemExit(f"{name}: JSON-RPC error {r['error']}")
             rows.append((name, sizes(c, rid, r["result"])))
-    print(f"{'case':18} {'wire':>9} {'text':>8} {'struct':>8} {'img':>4} {'img b64':>9}  seen by "
-          "Claude Code")
-    total = {"wire": 0, "seen": 0}
+    # What Claude Code passes to the model: structuredContent (JSON) on success, the text block
+    # on error; images in both cases. Tokens: text at about 4 bytes a token, images as above.
+    print(f"{'case':18} {'wire':>9} {'text':>8} {'struct':>8} {'img':>4} {'img b64':>9} "
+          f"{'CC text':>8} {'~tokens':>8}")
+    total = {"wire": 0, "seen": 0, "tokens": 0}
     for name, s in rows:
-        # What Claude Code passes to the model: structuredContent (JSON) on success, the text
-        # block on error; images in both cases.
-        seen = (s["text"] if s["is_error"] else s["structured"]) + s["image_b64"]
+        seen = s["text"] if s["is_error"] else s["structured"]
+        tokens = seen // 4 + s["image_tokens"]
         total["wire"] += s["wire"]
         total["seen"] += seen
+        total["tokens"] += tokens
         print(f"{name:18} {s['wire']:9,} {s['text']:8,} {s['structured']:8,} {s['images']:4} "
-              f"{s['image_b64']:9,}  {seen:9,}")
-    print(f"{'total':18} {total['wire']:9,} {'':8} {'':8} {'':4} {'':9}  {total['seen']:9,}")
+              f"{s['image_b64']:9,} {seen:8,} {tokens:8,}")
+    print(f"{'total':18} {total['wire']:9,} {'':8} {'':8} {'':4} {'':9} {total['seen']:8,} "
+          f"{total['tokens']:8,}")
     if out:
         with open(out, "w") as f:
             json.dump({"rows": rows, "total": total}, f, indent=1)

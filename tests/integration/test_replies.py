@@ -39,18 +39,20 @@ def test_no_schema_has_a_null_type_union(client):
     --strict flags it): optional fields are left out instead."""
     tools = client.request("tools/list")["result"]["tools"]
 
-    def walk(node, where):
-        if isinstance(node, dict):
-            assert not isinstance(node.get("type"), list), where
-            for k, v in node.items():
-                walk(v, f"{where}.{k}")
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{where}[{i}]")
+    def walk(schema, where):
+        # "type" is one string; "properties" maps names (one may be "type") to schemas.
+        assert not isinstance(schema.get("type"), list), where
+        for name, sub in schema.get("properties", {}).items():
+            walk(sub, f"{where}.{name}")
+        if "items" in schema:
+            walk(schema["items"], where + "[]")
+        for key in ("anyOf", "oneOf", "allOf"):
+            for i, sub in enumerate(schema.get(key, [])):
+                walk(sub, f"{where}.{key}[{i}]")
 
     for t in tools:
-        walk(t.get("inputSchema"), t["name"] + ".inputSchema")
-        walk(t.get("outputSchema"), t["name"] + ".outputSchema")
+        walk(t.get("inputSchema", {}), t["name"] + ".inputSchema")
+        walk(t.get("outputSchema", {}), t["name"] + ".outputSchema")
 
 
 def test_a_million_lines_cost_a_few_kilobytes(client):

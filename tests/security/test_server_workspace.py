@@ -18,8 +18,7 @@ import threading
 import pytest
 
 from probes.harness import (ATTEMPT, USERS, assert_alive, last_line, reset_named_sessions, run_ok,
-                            start_server, stop_server, text_of)
-from policy_files import write_policy  # tests/pylib, on sys.path through the harness
+                            server_without_landlock, text_of)
 
 SECRET = "CANARY-SECRET-6f1d"
 PLANTED_LINKS = ("evil", "rootlink", "outdir", "secretlink", "targetlink", "chain", "d/up")
@@ -49,16 +48,8 @@ def canary_state(d):
 
 @pytest.fixture(scope="module", params=USERS)
 def server(request):
-    d = tempfile.mkdtemp(prefix="mcpx-sec-policy-")
-    path = write_policy(d, "no-landlock.json", name="sectest-no-landlock", landlock=False,
-                        preload=[],
-                        description="security tests: Landlock off so kernels can plant links")
-    try:
-        c = start_server(request.param, args=("--policy", path))
+    with server_without_landlock(request.param) as c:
         yield c
-        stop_server(c)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -121,14 +121,15 @@ TEST(ExecuteResultTest, EveryStatusMatchesTheOutputSchema) {
 }
 
 TEST(ExecuteResultTest, NoSchemaTypeIsAUnion) {
-  std::function<void(const json&, const std::string&)> walk = [&](const json& n,
+  // A schema's "type" is one string; "properties" maps names (one may be "type") to schemas.
+  std::function<void(const json&, const std::string&)> walk = [&](const json& schema,
                                                                   const std::string& where) {
-    if (n.is_object()) {
-      if (n.contains("type")) EXPECT_TRUE(n["type"].is_string()) << where;
-      for (const auto& [k, v] : n.items()) walk(v, where + "." + k);
-    } else if (n.is_array()) {
-      for (const auto& v : n) walk(v, where);
+    if (schema.contains("type")) {
+      EXPECT_TRUE(schema["type"].is_string()) << where;
     }
+    const json properties = schema.value("properties", json::object());
+    for (const auto& [name, sub] : properties.items()) walk(sub, where + "." + name);
+    if (schema.contains("items")) walk(schema["items"], where + "[]");
   };
   walk(ExecuteOutputSchema(), "outputSchema");
 }

@@ -4,9 +4,12 @@ Every suite runs its cases against a root server and an unprivileged one (uid 65
 setpriv), one module-scoped server per user: a kernel start costs about a second of CPU, so tests
 share servers and reset the sessions they opened instead of starting new servers.
 """
+import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "pylib"))
 
 from mcp_client import McpClient, text_of  # noqa: E402
+from policy_files import write_policy  # noqa: E402
 
 NOBODY = 65534
 USERS = ["root", "unprivileged"]
@@ -95,6 +99,22 @@ def start_with_keeper(user, **kw):
     c = start_server(user, **kw)
     run_ok(c, "keep = 'keeper state'", session="keeper")
     return c
+
+
+@contextlib.contextmanager
+def server_without_landlock(user):
+    """A server on a copy of the default policy with Landlock off (and no preloads), so a kernel
+    can plant symlinks in the workspace: for tests of the server's own confinement."""
+    d = tempfile.mkdtemp(prefix="mcpx-sec-policy-")
+    path = write_policy(d, "no-landlock.json", name="sectest-no-landlock", landlock=False,
+                        preload=[],
+                        description="security tests: Landlock off so kernels can plant links")
+    try:
+        c = start_server(user, args=("--policy", path))
+        yield c
+        stop_server(c)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def module_server(keeper=False, **kw):
