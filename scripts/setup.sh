@@ -34,10 +34,14 @@ if ((${#missing[@]})); then
   "${SUDO[@]}" apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# The TypeScript SDK client for the interop test, pinned in tests/interop/package-lock.json.
+# The interop tests' npm packages (the TypeScript SDK client, the MCP Inspector), pinned in
+# tests/interop/package-lock.json: installed when one of them is missing.
 if [[ -f tests/interop/package.json ]]; then
-  if [[ ! -d tests/interop/node_modules/@modelcontextprotocol/sdk ]]; then
-    echo "setup: installing the MCP TypeScript SDK for tests/interop" >&2
+  if ! (cd tests/interop && node -e '
+      const fs = require("fs");
+      const deps = Object.keys(require("./package.json").devDependencies || {});
+      process.exit(deps.every((d) => fs.existsSync(`node_modules/${d}/package.json`)) ? 0 : 1)'); then
+    echo "setup: installing the npm packages of tests/interop" >&2
     (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
 fi
