@@ -1,0 +1,165 @@
+#include "session/notebook_recorder.h"
+
+#include <set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "session/notebook.h"
+#include "util/units.h"
+
+namespace mcpx::session {
+namespace {
+
+using json = nlohmann::json;
+
+// Past this many files of one session's series the record stops (a sandbox that plants a
+// thousand names must not make the server try them all on every cell).
+constexpr int kMaxFiles = 1000;
+
+// `S.ipynb`, then `S-2.ipynb`, `S-3.ipynb`, ...
+std::string FileName(const std::string& session, int i) {
+  return std::string(kNotebooksDir) + "/" + session +
+         (i == 1 ? std::string() : "-" + std::to_string(i)) + ".ipynb";
+}
+
+}  // namespace
+
+NotebookRecorder::NotebookRecorder(std::shared_ptr<workspace::Workspace> ws,
+                                   const workspace::DiskBudget* disk, uint64_t max_bytes)
+    : ws_(std::move(ws)), disk_(disk), max_bytes_(max_bytes) {}
+
+std::string NotebookRecorder::PathOf(const std::string& session) const {
+  auto it = open_.find(session);
+  return it == open_.end() ? std::string() : it->second.path;
+}
+
+void NotebookRecorder::Started(const std::string& session, std::string code) {
+  Open(session).pending_code = std::move(code);
+}
+
+void NotebookRecorder::Record(const ExecOutcome& outcome) {
+  Notebook& n = Open(outcome.session);
+  const std::string code = std::exchange(n.pending_code, "");
+  json lean = outcome.images.empty() ? json() : notebook::CodeCell(code, outcome, false);
+  Append(outcome.session, n, notebook::CodeCell(code, outcome, true), std::move(lean));
+}
+
+void NotebookRecorder::StateLost(const std::string& session, const std::string& why,
+                                 bool session_ended) {
+  auto it = open_.find(session);
+  if (it == open_.end()) return;
+  Append(session, it->second,
+         notebook::MarkdownCell("**Kernel restarted, state lost**: " + why +
+                                    ". Variables and imports from the cells above are gone.",
+                                notebook::kStateLostKind),
+         json());
+  if (session_ended) open_.erase(it);
+}
+
+NotebookRecorder::Notebook& NotebookRecorder::Open(const std::string& session) {
+  auto it = open_.find(session);
+  if (it == open_.end()) it = open_.emplace(session, Pick(session)).first;
+  return it->second;
+}
+
+NotebookRecorder::Folder NotebookRecorder::ListFolder(const std::string& session) const {
+  Folder f;
+  if (auto listing = ws_->List(kNotebooksDir); listing.ok()) {
+    for (const auto& e : listing->entries) {
+      f.taken.insert(e.path);
+      if (e.type == workspace::FileType::kFile) f.sizes[e.path] = e.size;
+    }
+  } else if (listing.status().code() != Code::kNotFound) {
+    spdlog::warn("session {}: cannot list {}: {}", session, kNotebooksDir,
+                 listing.status().ToString());
+  }
+  return f;
+}
+
+int NotebookRecorder::FirstFree(const std::string& session, const Folder& f) {
+  int i = 1;
+  while (i <= kMaxFiles && f.taken.count(FileName(session, i)) != 0) ++i;
+  if (i > kMaxFiles) {
+    spdlog::warn("session {}: {} already holds {} files of this session's name; not recording",
+                 session, kNotebooksDir, kMaxFiles);
+  }
+  return i;
+}
+
+NotebookRecorder::Notebook NotebookRecorder::Pick(const std::string& session) const {
+  const Folder folder = ListFolder(session);
+  const int i = FirstFree(session, folder);
+  if (i > 1) {
+    // Continue the newest file of the series if it is this session's record and has room.
+    const std::string last = FileName(session, i - 1);
+    auto size = folder.sizes.find(last);
+    if (size != folder.sizes.end() && size->second < max_bytes_) {
+      auto read = ws_->Read(last, 0, max_bytes_);
+      auto nb =
+          read.ok() ? notebook::ParseRecord(read->data, session) : Result<json>(read.status());
+      if (nb.ok()) {
+        Notebook n{std::move(nb).value(), last, ""};
+        if (!notebook::EndsWithStateLost(n.nb)) {
+          notebook::AppendCell(
+              n.nb, notebook::MarkdownCell("**Kernel restarted, state lost**: the server was "
+                                           "restarted. Variables and imports from the cells above "
+                                           "are gone.",
+                                           notebook::kStateLostKind));
+        }
+        return n;
+      }
+      spdlog::info("session {}: not appending to {} ({}); the record goes to {}", session, last,
+                   nb.status().message(), FileName(session, i));
+    }
+  }
+  return Notebook{notebook::NewNotebook(session), i > kMaxFiles ? "" : FileName(session, i), ""};
+}
+
+NotebookRecorder::Notebook NotebookRecorder::NextFile(const std::string& session,
+                                                      const Notebook& full) const {
+  Folder folder = ListFolder(session);
+  folder.taken.insert(full.path);  // even when its last write failed
+  const int i = FirstFree(session, folder);
+  Notebook next{notebook::NewNotebook(session), i > kMaxFiles ? "" : FileName(session, i), ""};
+  notebook::AppendCell(next.nb,
+                       notebook::MarkdownCell("Continued from `" + full.path +
+                                              "`, which reached the record's " + MiB(max_bytes_) +
+                                              " cap; the kernel and its state carry "
+                                              "over."));
+  return next;
+}
+
+void NotebookRecorder::Append(const std::string& session, Notebook& n, json cell, json lean) {
+  if (n.path.empty()) return;  // not recording this session
+  bool fresh = false;
+  for (;;) {
+    for (json* c : {&cell, &lean}) {
+      if (c->is_null()) continue;
+      notebook::AppendCell(n.nb, *c);
+      const std::string text = notebook::Serialize(n.nb);
+      // A new file takes the cell even past the cap: there is nowhere else for it.
+      if (text.size() <= max_bytes_ || (fresh && (c == &lean || lean.is_null()))) {
+        return Write(n, text);
+      }
+      n.nb["cells"].erase(n.nb["cells"].end() - 1);
+    }
+    if (fresh || n.path.empty()) return;  // a new file takes the cell: not reached
+    // Neither fits: continue in the next free name of the series.
+    Notebook next = NextFile(session, n);
+    next.pending_code = std::move(n.pending_code);
+    n = std::move(next);
+    fresh = true;
+  }
+}
+
+void NotebookRecorder::Write(const Notebook& n, const std::string& text) {
+  if (n.path.empty()) return;
+  const Status room = disk_ != nullptr ? disk_->RoomFor(text.size()) : Status::Ok();
+  auto w = room.ok() ? ws_->WriteFileAtomic(n.path, text) : Result<workspace::WriteResult>(room);
+  if (!w.ok()) {
+    spdlog::warn("notebook record {} not written this time: {}", n.path, w.status().ToString());
+  }
+}
+
+}  // namespace mcpx::session
