@@ -51,7 +51,7 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
   } else {
     spdlog::warn("workspace disk budget off: {}", disk.status().ToString());
   }
-  if (l.record_notebook) notebooks_ = std::make_unique<NotebookRecorder>(ws_, disk_.get());
+  if (l.record_notebook) notebooks_ = std::make_unique<NotebookRecorder>(loop_, ws_, disk_.get());
 }
 
 SessionManager::~SessionManager() { Shutdown(); }
@@ -77,6 +77,7 @@ void SessionManager::Shutdown() {
     }
     FailAll(std::exchange(s->queue, {}), ShuttingDown());
   }
+  if (notebooks_) notebooks_->Flush();
   pool_.Shutdown();
 }
 

@@ -1,5 +1,6 @@
 #include "session/notebook_recorder.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -14,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 // Past this many files of one session's series the record stops (a sandbox that plants a
-// thousand names must not make the server try them all on every cell).
+// thousand names must not make the server try them all).
 constexpr int kMaxFiles = 1000;
 
 // `S.ipynb`, then `S-2.ipynb`, `S-3.ipynb`, ...
@@ -23,11 +24,28 @@ std::string FileName(const std::string& session, int i) {
          (i == 1 ? std::string() : "-" + std::to_string(i)) + ".ipynb";
 }
 
+json StateLostCell(const std::string& why) {
+  return notebook::MarkdownCell("**Kernel restarted, state lost**: " + why +
+                                    ". Variables and imports from the cells above are gone.",
+                                notebook::kStateLostKind);
+}
+
+// What `cell` adds to the file: its text one level deeper than alone (two more spaces a line),
+// the separator and its id line. An estimate (the cap is checked before a write, which is
+// posted); the write makes it exact again.
+uint64_t CellBytes(const json& cell) {
+  const std::string text = cell.dump(1, ' ', false, json::error_handler_t::replace);
+  const auto lines = static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  return text.size() + 2 * lines + 2 + 32;
+}
+
 }  // namespace
 
-NotebookRecorder::NotebookRecorder(std::shared_ptr<workspace::Workspace> ws,
+NotebookRecorder::NotebookRecorder(EventLoop* loop, std::shared_ptr<workspace::Workspace> ws,
                                    const workspace::DiskBudget* disk, uint64_t max_bytes)
-    : ws_(std::move(ws)), disk_(disk), max_bytes_(max_bytes) {}
+    : loop_(loop), ws_(std::move(ws)), disk_(disk), max_bytes_(max_bytes) {}
+
+NotebookRecorder::~NotebookRecorder() { Flush(); }
 
 std::string NotebookRecorder::PathOf(const std::string& session) const {
   auto it = open_.find(session);
@@ -49,17 +67,14 @@ void NotebookRecorder::StateLost(const std::string& session, const std::string& 
                                  bool session_ended) {
   auto it = open_.find(session);
   if (it == open_.end()) return;
-  Append(session, it->second,
-         notebook::MarkdownCell("**Kernel restarted, state lost**: " + why +
-                                    ". Variables and imports from the cells above are gone.",
-                                notebook::kStateLostKind),
-         json());
-  if (session_ended) open_.erase(it);
+  it->second.ended = session_ended;
+  Append(session, it->second, StateLostCell(why), json());
 }
 
 NotebookRecorder::Notebook& NotebookRecorder::Open(const std::string& session) {
   auto it = open_.find(session);
   if (it == open_.end()) it = open_.emplace(session, Pick(session)).first;
+  it->second.ended = false;  // a new cell of an ended session before its write: carry on
   return it->second;
 }
 
@@ -99,13 +114,12 @@ NotebookRecorder::Notebook NotebookRecorder::Pick(const std::string& session) co
       auto nb =
           read.ok() ? notebook::ParseRecord(read->data, session) : Result<json>(read.status());
       if (nb.ok()) {
-        Notebook n{std::move(nb).value(), last, ""};
+        Notebook n{std::move(nb).value(), last, read->size, ""};
         if (!notebook::EndsWithStateLost(n.nb)) {
-          notebook::AppendCell(
-              n.nb, notebook::MarkdownCell("**Kernel restarted, state lost**: the server was "
-                                           "restarted. Variables and imports from the cells above "
-                                           "are gone.",
-                                           notebook::kStateLostKind));
+          json marker = StateLostCell("the server was restarted");
+          n.bytes += CellBytes(marker);
+          notebook::AppendCell(n.nb, std::move(marker));
+          n.dirty = true;
         }
         return n;
       }
@@ -113,7 +127,9 @@ NotebookRecorder::Notebook NotebookRecorder::Pick(const std::string& session) co
                    nb.status().message(), FileName(session, i));
     }
   }
-  return Notebook{notebook::NewNotebook(session), i > kMaxFiles ? "" : FileName(session, i), ""};
+  json nb = notebook::NewNotebook(session);
+  const uint64_t bytes = notebook::Serialize(nb).size();
+  return Notebook{std::move(nb), i > kMaxFiles ? "" : FileName(session, i), bytes, ""};
 }
 
 NotebookRecorder::Notebook NotebookRecorder::NextFile(const std::string& session,
@@ -121,13 +137,12 @@ NotebookRecorder::Notebook NotebookRecorder::NextFile(const std::string& session
   Folder folder = ListFolder(session);
   folder.taken.insert(full.path);  // even when its last write failed
   const int i = FirstFree(session, folder);
-  Notebook next{notebook::NewNotebook(session), i > kMaxFiles ? "" : FileName(session, i), ""};
-  notebook::AppendCell(next.nb,
-                       notebook::MarkdownCell("Continued from `" + full.path +
-                                              "`, which reached the record's " + MiB(max_bytes_) +
-                                              " cap; the kernel and its state carry "
-                                              "over."));
-  return next;
+  json nb = notebook::NewNotebook(session);
+  notebook::AppendCell(
+      nb, notebook::MarkdownCell("Continued from `" + full.path + "`, which reached the record's " +
+                                 MiB(max_bytes_) + " cap; the kernel and its state carry over."));
+  const uint64_t bytes = notebook::Serialize(nb).size();
+  return Notebook{std::move(nb), i > kMaxFiles ? "" : FileName(session, i), bytes, ""};
 }
 
 void NotebookRecorder::Append(const std::string& session, Notebook& n, json cell, json lean) {
@@ -136,30 +151,56 @@ void NotebookRecorder::Append(const std::string& session, Notebook& n, json cell
   for (;;) {
     for (json* c : {&cell, &lean}) {
       if (c->is_null()) continue;
-      notebook::AppendCell(n.nb, *c);
-      const std::string text = notebook::Serialize(n.nb);
+      const uint64_t add = CellBytes(*c);
       // A new file takes the cell even past the cap: there is nowhere else for it.
-      if (text.size() <= max_bytes_ || (fresh && (c == &lean || lean.is_null()))) {
-        return Write(n, text);
+      if (n.bytes + add <= max_bytes_ || (fresh && (c == &lean || lean.is_null()))) {
+        notebook::AppendCell(n.nb, std::move(*c));
+        n.bytes += add;
+        return Changed(n);
       }
-      n.nb["cells"].erase(n.nb["cells"].end() - 1);
     }
-    if (fresh || n.path.empty()) return;  // a new file takes the cell: not reached
-    // Neither fits: continue in the next free name of the series.
+    // Neither fits: the full file gets its last cells, and the record goes on in the next free
+    // name of the series.
+    Write(n);
+    const bool ended = n.ended;
     Notebook next = NextFile(session, n);
     next.pending_code = std::move(n.pending_code);
+    next.ended = ended;
     n = std::move(next);
     fresh = true;
   }
 }
 
-void NotebookRecorder::Write(const Notebook& n, const std::string& text) {
-  if (n.path.empty()) return;
+void NotebookRecorder::Changed(Notebook& n) {
+  n.dirty = true;
+  if (loop_ == nullptr) return Flush();
+  if (write_posted_) return;
+  write_posted_ = true;
+  loop_->Post([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    write_posted_ = false;
+    Flush();
+  });
+}
+
+void NotebookRecorder::Flush() {
+  for (auto it = open_.begin(); it != open_.end();) {
+    Write(it->second);
+    it = it->second.ended ? open_.erase(it) : std::next(it);
+  }
+}
+
+void NotebookRecorder::Write(Notebook& n) {
+  if (!n.dirty || n.path.empty()) return;
+  const std::string text = notebook::Serialize(n.nb);
+  n.bytes = text.size();
   const Status room = disk_ != nullptr ? disk_->RoomFor(text.size()) : Status::Ok();
   auto w = room.ok() ? ws_->WriteFileAtomic(n.path, text) : Result<workspace::WriteResult>(room);
   if (!w.ok()) {
     spdlog::warn("notebook record {} not written this time: {}", n.path, w.status().ToString());
+    return;
   }
+  n.dirty = false;
 }
 
 }  // namespace mcpx::session

@@ -2,11 +2,13 @@
 // (notebook.h builds it), so a person can review or rerun what the assistant ran. The policy's
 // `record_notebook` turns it off.
 //
-// The notebook is kept in memory per session and each cell is one atomic rewrite of the file
-// (temp + rename, so a reader never sees half a notebook, and whatever the sandbox wrote to that
-// name between cells is replaced). It runs on the event loop and blocks on nothing but that
-// write. A record is never worth failing a call: when the workspace's disk budget has no room, or
-// the write fails, the cell stays in memory (the next write catches up) and a log line says so.
+// The notebook is kept in memory per session and the file is rewritten atomically (temp +
+// rename, so a reader never sees half a notebook, and whatever the sandbox wrote to that name
+// between cells is replaced). The rewrite is posted to the event loop, so the reply goes out
+// before it and cells that end together share one write; it blocks the loop for nothing but that
+// write (serialising and fsyncing a notebook near the cap takes on the order of 100 ms). A record
+// is never worth failing a call: when the workspace's disk budget has no room, or the write
+// fails, the cells stay in memory (the next write catches up) and a log line says so.
 //
 // Files: the first server to record session S writes `S.ipynb`. A later server (a restart)
 // appends to the newest existing file of the series `S.ipynb`, `S-2.ipynb`, `S-3.ipynb`, ... when
@@ -25,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "session/execution.h"
+#include "util/event_loop.h"
 #include "workspace/disk_budget.h"
 #include "workspace/workspace.h"
 
@@ -35,18 +38,23 @@ inline constexpr uint64_t kNotebookMaxBytes = 20ull << 20;
 
 class NotebookRecorder {
  public:
-  // `disk` may be null (no budget to respect).
-  NotebookRecorder(std::shared_ptr<workspace::Workspace> ws, const workspace::DiskBudget* disk,
-                   uint64_t max_bytes = kNotebookMaxBytes);
+  // `disk` may be null (no budget to respect); `loop` null: every change is written at once.
+  NotebookRecorder(EventLoop* loop, std::shared_ptr<workspace::Workspace> ws,
+                   const workspace::DiskBudget* disk, uint64_t max_bytes = kNotebookMaxBytes);
+  ~NotebookRecorder();  // writes what is not written yet
+  NotebookRecorder(const NotebookRecorder&) = delete;
+  NotebookRecorder& operator=(const NotebookRecorder&) = delete;
 
   // The code a session's kernel now runs; Record() pairs it with the outcome.
   void Started(const std::string& session, std::string code);
-  // Appends the execution's cell and rewrites the file.
+  // Appends the execution's cell; the file is rewritten soon after.
   void Record(const ExecOutcome& outcome);
   // The session's kernel is gone with its state: a markdown cell says why (when the session has
-  // a record open). With `session_ended` (reset_session, idle sweep) the record also leaves memory;
-  // a later cell of that name reopens the file.
+  // a record open). With `session_ended` (reset_session, idle sweep) the record leaves memory
+  // once written; a later cell of that name reopens the file.
   void StateLost(const std::string& session, const std::string& why, bool session_ended = false);
+  // Writes every record with unwritten cells now (at shutdown; the posted write does it otherwise).
+  void Flush();
 
   // The workspace-relative path of the session's current file ("" when none is open).
   std::string PathOf(const std::string& session) const;
@@ -54,8 +62,11 @@ class NotebookRecorder {
  private:
   struct Notebook {
     nlohmann::json nb;
-    std::string path;  // "" when this session is not recorded (too many files of its name)
+    std::string path;    // "" when this session is not recorded (too many files of its name)
+    uint64_t bytes = 0;  // the file's size once written: exact after a write, estimated between
     std::string pending_code;
+    bool dirty = false;  // has cells the file does not
+    bool ended = false;  // the session ended: leaves memory once written
   };
   // The notebooks folder: every name in it, and the regular files' sizes.
   struct Folder {
@@ -73,11 +84,17 @@ class NotebookRecorder {
   Notebook NextFile(const std::string& session, const Notebook& full) const;
   // Appends `cell` (or `lean`, its image-less twin) where it fits; may move on to a new file.
   void Append(const std::string& session, Notebook& n, nlohmann::json cell, nlohmann::json lean);
-  void Write(const Notebook& n, const std::string& text);
+  // Marks `n` for the next write, and posts one unless one is on its way.
+  void Changed(Notebook& n);
+  void Write(Notebook& n);
 
+  EventLoop* loop_;
   std::shared_ptr<workspace::Workspace> ws_;
   const workspace::DiskBudget* disk_;
   uint64_t max_bytes_;
+  bool write_posted_ = false;
+  // A posted write that outlives the recorder finds this expired.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, Notebook> open_;
 };
 

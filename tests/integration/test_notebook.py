@@ -3,6 +3,7 @@
 validator; the policy's record_notebook: false turns it off."""
 import base64
 import os
+import time
 
 import nbformat
 import pytest
@@ -23,9 +24,19 @@ def run(c, code, session="nb", **args):
     return r
 
 
-def read_valid(path):
-    nb = nbformat.read(path, as_version=4)
+def read_valid(path, cells):
+    """The notebook once it has `cells` cells (the server writes it right after the reply), checked
+    by nbformat's own validator."""
+    deadline = time.monotonic() + 10
+    while True:
+        if os.path.exists(path):
+            nb = nbformat.read(path, as_version=4)
+            if len(nb.cells) >= cells or time.monotonic() > deadline:
+                break
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.02)
     nbformat.validate(nb)  # raises on anything nbformat 4.5 does not allow
+    assert len(nb.cells) == cells
     return nb
 
 
@@ -41,22 +52,19 @@ def test_print_plot_and_error_are_recorded_cell_by_cell(client):
 
     r = run(client, "print('hello from nb')\n6 * 7")
     assert r["structuredContent"]["status"] == "ok"
-    nb = read_valid(path)
-    assert len(nb.cells) == 1
+    nb = read_valid(path, 1)
     inode = os.stat(path).st_ino
 
     r = run(client, "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()")
     assert r["structuredContent"]["status"] == "ok"
     reply_images = [b["data"] for b in r["content"] if b["type"] == "image"]
     assert len(reply_images) == 1
-    nb = read_valid(path)
-    assert len(nb.cells) == 2
+    nb = read_valid(path, 2)
     assert os.stat(path).st_ino != inode  # a new file renamed over the old one: an atomic rewrite
 
     r = run(client, "def f():\n    return 1 / 0\n\nf()")
     assert r["structuredContent"]["status"] == "error"
-    nb = read_valid(path)
-    assert len(nb.cells) == 3
+    nb = read_valid(path, 3)
     print(f"3-cell notebook: {os.path.getsize(path)} bytes")
 
     assert nb.metadata.kernelspec.name == "python3"
@@ -90,7 +98,7 @@ def test_timeout_is_noted_and_reset_marks_the_lost_state(client):
     r = run(client, "import time\ntime.sleep(30)", session="slow", timeout_seconds=1)
     assert r["structuredContent"]["status"] == "timeout"
     client.call("reset_session", {"session": "slow"})
-    nb = read_valid(path)
+    nb = read_valid(path, 2)
     cell, marker = nb.cells
     note = cell.outputs[-1]
     assert note.output_type == "stream" and note.name == "stderr"
@@ -103,7 +111,7 @@ def test_two_sessions_write_two_notebooks(client):
     run(client, "a = 1", session="one")
     run(client, "b = 2", session="two")
     for name, code in (("one", "a = 1"), ("two", "b = 2")):
-        nb = read_valid(nb_path(client, name))
+        nb = read_valid(nb_path(client, name), 1)
         assert nb.metadata["mcp-executor"]["session"] == name
         assert [c.source for c in nb.cells] == [code]
     for name in ("one", "two"):
@@ -116,7 +124,7 @@ def test_a_restarted_server_appends_to_the_sessions_notebook(tmp_path):
         run(first, "x = 1", session="again")
     with McpClient(workspace=workspace) as second:
         run(second, "x", session="again")
-        nb = read_valid(nb_path(second, "again"))
+        nb = read_valid(nb_path(second, "again"), 3)
     assert [c.cell_type for c in nb.cells] == ["code", "markdown", "code"]
     assert "server was restarted" in nb.cells[1].source
     assert nb.cells[2].source == "x"

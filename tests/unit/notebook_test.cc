@@ -211,7 +211,7 @@ class NotebookRecorderTest : public ::testing::Test {
 };
 
 TEST_F(NotebookRecorderTest, EachCellRewritesTheSessionsFile) {
-  NotebookRecorder r(ws_, nullptr);
+  NotebookRecorder r(nullptr, ws_, nullptr);
   Run(r, "nb", "print(1)");
   EXPECT_EQ(r.PathOf("nb"), ".mcp-executor/notebooks/nb.ipynb");
   EXPECT_EQ(ReadNb("nb.ipynb")["cells"].size(), 1u);
@@ -224,7 +224,7 @@ TEST_F(NotebookRecorderTest, EachCellRewritesTheSessionsFile) {
 }
 
 TEST_F(NotebookRecorderTest, StateLostAddsAMarkdownCellAndAnEndedSessionReopensTheFile) {
-  NotebookRecorder r(ws_, nullptr);
+  NotebookRecorder r(nullptr, ws_, nullptr);
   r.StateLost("nb", "nothing open: ignored");
   EXPECT_FALSE(fs::exists(Path("nb.ipynb")));
   Run(r, "nb", "a");
@@ -243,10 +243,10 @@ TEST_F(NotebookRecorderTest, StateLostAddsAMarkdownCellAndAnEndedSessionReopensT
 
 TEST_F(NotebookRecorderTest, ANewServerAppendsToItsSessionsRecordWithANote) {
   {
-    NotebookRecorder first(ws_, nullptr);
+    NotebookRecorder first(nullptr, ws_, nullptr);
     Run(first, "nb", "a");
   }
-  NotebookRecorder second(ws_, nullptr);
+  NotebookRecorder second(nullptr, ws_, nullptr);
   Run(second, "nb", "b");
   const json nb = ReadNb("nb.ipynb");
   ASSERT_EQ(nb["cells"].size(), 3u);
@@ -257,7 +257,7 @@ TEST_F(NotebookRecorderTest, ANewServerAppendsToItsSessionsRecordWithANote) {
 
 TEST_F(NotebookRecorderTest, AFileThatIsNotThisSessionsRecordIsLeftAlone) {
   WriteText("nb.ipynb", "my own notes, not JSON");
-  NotebookRecorder r(ws_, nullptr);
+  NotebookRecorder r(nullptr, ws_, nullptr);
   Run(r, "nb", "a");
   EXPECT_EQ(ReadText("nb.ipynb"), "my own notes, not JSON");
   EXPECT_EQ(r.PathOf("nb"), ".mcp-executor/notebooks/nb-2.ipynb");
@@ -269,8 +269,8 @@ TEST_F(NotebookRecorderTest, AFileThatIsNotThisSessionsRecordIsLeftAlone) {
 }
 
 TEST_F(NotebookRecorderTest, PastTheCapImagesBecomeNotesThenANewFileStarts) {
-  const uint64_t cap = 4096;
-  NotebookRecorder r(ws_, nullptr, cap);
+  const uint64_t cap = 5120;
+  NotebookRecorder r(nullptr, ws_, nullptr, cap);
   ExecOutcome o = Outcome();
   o.images = {CheckedImage{std::string(3000, 'A'), 10, 10, 2250}};
   Run(r, "nb", "plot()", o);  // fits with its image
@@ -291,7 +291,7 @@ TEST_F(NotebookRecorderTest, PastTheCapImagesBecomeNotesThenANewFileStarts) {
   EXPECT_THAT(nb["cells"][0]["source"][0].get<std::string>(), HasSubstr("Continued from"));
   EXPECT_EQ(nb["cells"][1]["source"], json({"print()"}));
   // A later server continues in nb-2, the newest file of the series.
-  NotebookRecorder later(ws_, nullptr, cap);
+  NotebookRecorder later(nullptr, ws_, nullptr, cap);
   Run(later, "nb", "x");
   EXPECT_EQ(later.PathOf("nb"), ".mcp-executor/notebooks/nb-2.ipynb");
 }
