@@ -37,6 +37,7 @@ inline constexpr uint64_t kBriefOutputBytes = 2048;
 struct StreamOutput {
   OutputView full;
   OutputView brief;
+  uint64_t budget = 0;  // the policy's output_kb: the size of `full`, and a good read_file page
   uint64_t bytes = 0;
   uint64_t lines = 0;
   std::string saved;         // "/workspace/..." file holding all of it; empty when not saved

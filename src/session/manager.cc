@@ -52,6 +52,7 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
   } else {
     spdlog::warn("workspace disk budget off: {}", disk.status().ToString());
   }
+  if (l.record_notebook) notebooks_ = std::make_unique<NotebookRecorder>(loop_, ws_, disk_.get());
 }
 
 SessionManager::~SessionManager() { Shutdown(); }
@@ -78,6 +79,7 @@ void SessionManager::Shutdown() {
     }
     FailAll(std::exchange(s->queue, {}), ShuttingDown());
   }
+  if (notebooks_) notebooks_->Flush();
   pool_.Shutdown();
 }
 
@@ -208,6 +210,7 @@ void SessionManager::Begin(Session& s) {
                 {"max_result_chars", limits.output_bytes}}},
               {"output_dir", std::string("/workspace/") + kOutputsDir}};
   if (packages_generation_ != 0) req["packages_generation"] = packages_generation_;
+  if (notebooks_) notebooks_->Started(s.name, std::move(e.code));
   e.code.clear();
   e.code.shrink_to_fit();
   if (auto st = s.kernel->Send(req); !st.ok()) {
@@ -290,6 +293,7 @@ void SessionManager::OnKernelExit(const std::string& name, uint64_t serial, jail
   s.kill_reason.clear();
   s.lost_notice = "the previous Python kernel of this session was lost (" + reason +
                   "); this is a fresh kernel: variables and imports from before are gone";
+  if (notebooks_) notebooks_->StateLost(name, reason);
   pool_.Retire(std::move(s.kernel));
   Status restart = s.queue.empty() ? Status::Ok() : EnsureKernel(s);
   auto failed =
@@ -473,6 +477,7 @@ SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame*
   if (!e.timeout_note.empty()) out.notes.push_back(e.timeout_note);
   if (!e.state_notice.empty()) out.notes.push_back(e.state_notice);
   out.duration_ms = DurationMs(e.start_tp);
+  if (notebooks_) notebooks_->Record(out);
 
   if (!shutting_down_) {
     loop_->Post([this, name = s.name] {
@@ -529,6 +534,7 @@ bool SessionManager::Reset(const std::string& name) {
   pool_.Retire(std::move(s.kernel));
   saved_->Forget(name);
   sessions_.erase(it);
+  if (notebooks_) notebooks_->StateLost(name, "the session was reset with reset_session", true);
   // The session is gone before anyone hears of it: a done() may call back in.
   if (finished) finished->Deliver();
   FailAll(std::move(queued),
@@ -546,6 +552,7 @@ void SessionManager::SweepIdle() {
       spdlog::info("session {}: idle for {} s, stopping its kernel", s.name,
                    (now - s.last_used_ms) / 1000);
       pool_.Retire(std::move(s.kernel));
+      if (notebooks_) notebooks_->StateLost(s.name, "the session was idle and stopped", true);
       it = sessions_.erase(it);
     } else {
       ++it;

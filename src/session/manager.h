@@ -21,6 +21,7 @@
 #include "jail/policy.h"
 #include "session/execution.h"
 #include "session/kernel.h"
+#include "session/notebook_recorder.h"
 #include "session/package_port.h"
 #include "session/saved_outputs.h"
 #include "session/server_policy.h"
@@ -112,6 +113,7 @@ class SessionManager {
   std::shared_ptr<workspace::Workspace> ws_;
   std::unique_ptr<workspace::DiskBudget> disk_;  // null if the workspace cannot be measured
   std::unique_ptr<SavedOutputs> saved_;
+  std::unique_ptr<NotebookRecorder> notebooks_;  // null when the policy says record_notebook false
   ManagerOptions options_;
   WarmPool pool_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;

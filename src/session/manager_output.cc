@@ -33,6 +33,7 @@ StreamOutput SessionManager::CaptureStream(const Session& s, Execution& e, int s
   OutputBuffer& buf = *e.out[stream];
   buf.Finish();
   StreamOutput so;
+  so.budget = options_.settings.output_bytes;
   so.bytes = buf.total_bytes();
   so.lines = buf.total_lines();
   so.full = buf.View(options_.settings.output_bytes);

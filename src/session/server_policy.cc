@@ -48,7 +48,7 @@ const SettingSpec kSettingSpecs[] = {
     {"workspace_reserve_inodes", {&SessionSettings::workspace_reserve_inodes, 8, 1ull << 24}},
 };
 
-constexpr std::string_view kSessionFields[] = {"preload", "allow_sdist"};
+constexpr std::string_view kSessionFields[] = {"preload", "allow_sdist", "record_notebook"};
 
 bool IsPythonModuleName(const std::string& s) {
   bool start = true;
@@ -122,6 +122,10 @@ Result<SessionSettings> ParseSettings(const json& others) {
   if (others.contains("allow_sdist")) {
     ASSIGN_OR_RETURN(s.allow_sdist, jail::ReadBool(others["allow_sdist"], "allow_sdist"));
   }
+  if (others.contains("record_notebook")) {
+    ASSIGN_OR_RETURN(s.record_notebook,
+                     jail::ReadBool(others["record_notebook"], "record_notebook"));
+  }
   return s;
 }
 
@@ -155,6 +159,7 @@ json ServerPolicyToJson(const ServerPolicy& policy) {
   }
   j["preload"] = policy.settings.preload;
   j["allow_sdist"] = policy.settings.allow_sdist;
+  j["record_notebook"] = policy.settings.record_notebook;
   return j;
 }
 

@@ -46,6 +46,9 @@ struct SessionSettings {
   // source distributions (which runs their build code while the proxy is open).
   uint32_t install_timeout_s = 300;
   bool allow_sdist = false;
+  // Each session's cells and outputs go to .mcp-executor/notebooks/<session>.ipynb
+  // (notebook_recorder.h), for a person to review or rerun.
+  bool record_notebook = true;
 };
 
 struct ServerPolicy {

@@ -5,6 +5,7 @@
 
 #include "mcp/tool.h"
 #include "session/output_buffer.h"
+#include "session/stream_text.h"
 #include "util/units.h"
 
 namespace mcpx::tools {
@@ -20,50 +21,18 @@ using session::StreamOutput;
 // the text block. So the half a client most likely shows carries the output within the policy's
 // budget, and the other half a short view (session::kBriefOutputBytes a stream) with a marker
 // naming where the rest is.
-std::string Plural(uint64_t n, const char* word) {
-  return Thousands(n) + " " + word + (n == 1 ? "" : "s");
-}
-
-std::string Omitted(const session::OutputCut& cut) {
-  return "[... " + Plural(cut.lines, "line") + " (" + HumanSize(cut.bytes) + ") not shown";
-}
-
-// Where the whole text is, and how to read on from the cut.
-std::string SavedAt(const StreamOutput& so, const session::OutputCut& cut, uint64_t page) {
-  if (so.saved.empty()) {
-    return "the whole output was not saved" +
-           (so.save_error.empty() ? std::string() : ": " + so.save_error);
-  }
-  std::string s = so.saved_bytes < so.bytes ? "the first " + HumanSize(so.saved_bytes) +
-                                                  " are in " + so.saved + " (" + so.save_error + ")"
-                                            : "all " + Plural(so.lines, "line") + ": " + so.saved;
-  return s + "; read_file offset=" + std::to_string(cut.offset) + " limit=" + std::to_string(page) +
-         " reads on from here";
-}
-
-std::string Render(const OutputView& v, const std::string& marker) {
-  if (!v.cut) return v.head;
-  std::string out = v.head;
-  if (!out.empty() && out.back() != '\n') out += '\n';
-  return out + marker + "\n" + v.tail;
-}
-
 // The stream as one half shows it: the full view, or the brief one pointing at the other half.
-std::string StreamText(const StreamOutput& so, bool full, const std::string& other_half,
-                       uint64_t page) {
-  if (full)
-    return so.full.cut ? Render(so.full, Omitted(*so.full.cut) + "; " +
-                                             SavedAt(so, *so.full.cut, page) + "]")
-                       : so.full.head;
+std::string StreamText(const StreamOutput& so, bool full, const std::string& other_half) {
+  if (full) return session::FullText(so);
   if (!so.brief.cut) return so.brief.head;
-  std::string marker = Omitted(*so.brief.cut) + " here; ";
+  std::string marker = session::OmittedText(*so.brief.cut) + " here; ";
   if (so.full.cut) {
     marker += other_half + " has " + HumanSize(so.full.head.size() + so.full.tail.size()) +
-              " of head and tail; " + SavedAt(so, *so.brief.cut, page) + "]";
+              " of head and tail; " + session::SavedText(so, *so.brief.cut) + "]";
   } else {
     marker += "all of it is in " + other_half + "]";
   }
-  return Render(so.brief, marker);
+  return session::RenderView(so.brief, marker);
 }
 
 // A long value (a DataFrame's table, a traceback) cut the same way for the brief half.
@@ -73,7 +42,8 @@ std::string BriefOf(const std::string& text, const std::string& other_half) {
   buf.Finish();
   const OutputView v = buf.View(session::kBriefOutputBytes);
   if (!v.cut) return text;
-  return Render(v, Omitted(*v.cut) + " here; all of it is in " + other_half + "]");
+  return session::RenderView(
+      v, session::OmittedText(*v.cut) + " here; all of it is in " + other_half + "]");
 }
 
 struct Texts {
@@ -81,14 +51,14 @@ struct Texts {
 };
 
 // One half's texts: `full` or brief; `text_is_full` says which half has the full ones.
-Texts HalfTexts(const session::ExecOutcome& o, bool full, bool text_is_full, uint64_t page) {
+Texts HalfTexts(const session::ExecOutcome& o, bool full, bool text_is_full) {
   Texts t;
   const auto other = [&](const char* field) {
     return text_is_full ? std::string("the text content")
                         : std::string("structuredContent.") + field;
   };
-  t.out = StreamText(o.out, full, other("stdout"), page);
-  t.err = StreamText(o.err, full, other("stderr"), page);
+  t.out = StreamText(o.out, full, other("stdout"));
+  t.err = StreamText(o.err, full, other("stderr"));
   if (o.result) t.result = full ? *o.result : BriefOf(*o.result, other("result"));
   if (o.error) {
     t.traceback = full ? o.error->traceback : BriefOf(o.error->traceback, other("error.traceback"));
@@ -188,10 +158,10 @@ json ExecuteOutputSchema() {
             "duration_ms"}}};
 }
 
-json ExecuteResult(const session::ExecOutcome& o, uint64_t output_bytes) {
+json ExecuteResult(const session::ExecOutcome& o) {
   const bool failed = o.status != ExecStatus::kOk;
-  const Texts for_text = HalfTexts(o, failed, failed, output_bytes);
-  const Texts for_struct = HalfTexts(o, !failed, failed, output_bytes);
+  const Texts for_text = HalfTexts(o, failed, failed);
+  const Texts for_struct = HalfTexts(o, !failed, failed);
 
   json images = json::array();
   json content = json::array({mcp::TextContent(TextBlock(o, for_text))});

@@ -13,7 +13,6 @@ namespace mcpx::tools {
 // Every structuredContent ExecuteResult produces matches it.
 nlohmann::json ExecuteOutputSchema();
 
-// `output_bytes`: the policy's output_kb, the page size the markers suggest for read_file.
-nlohmann::json ExecuteResult(const session::ExecOutcome& outcome, uint64_t output_bytes);
+nlohmann::json ExecuteResult(const session::ExecOutcome& outcome);
 
 }  // namespace mcpx::tools

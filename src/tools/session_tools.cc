@@ -91,8 +91,8 @@ class ExecutePythonTool : public Tool {
     auto timeout = args->OptionalNumber("timeout_seconds");
     if (!timeout.ok()) return call->Finish(ErrorResult(timeout.status().message()));
     session::ExecuteCallbacks cb;
-    cb.done = [call, page = m_->settings().output_bytes](Result<session::ExecOutcome> outcome) {
-      call->Finish(outcome.ok() ? ExecuteResult(*outcome, page)
+    cb.done = [call](Result<session::ExecOutcome> outcome) {
+      call->Finish(outcome.ok() ? ExecuteResult(*outcome)
                                 : ErrorResult(outcome.status().message()));
     };
     if (call->wants_progress()) {

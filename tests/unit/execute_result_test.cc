@@ -77,6 +77,7 @@ session::StreamOutput Stream(const std::string& text, uint64_t budget = kPage) {
   b.Append(text);
   b.Finish();
   session::StreamOutput so;
+  so.budget = budget;
   so.full = b.View(budget);
   so.brief = b.View(session::kBriefOutputBytes);
   so.bytes = b.total_bytes();
@@ -104,7 +105,7 @@ TEST(ExecuteResultTest, EveryStatusMatchesTheOutputSchema) {
     o.kill_reason = st == ExecStatus::kKilled ? "memory limit 1 GiB exceeded" : "";
     o.saved_files = {"/workspace/a.png"};
     o.notes = {"n"};
-    const json r = ExecuteResult(o, kPage);
+    const json r = ExecuteResult(o);
     const std::string name(session::ExecStatusName(st));
     ExpectMatches(r["structuredContent"], schema, name);
     EXPECT_EQ(r["structuredContent"]["status"], name);
@@ -112,7 +113,7 @@ TEST(ExecuteResultTest, EveryStatusMatchesTheOutputSchema) {
     EXPECT_EQ(r["structuredContent"].contains("kill_reason"), st == ExecStatus::kKilled) << name;
   }
   // Nothing to say: the optional fields are left out, never null.
-  const json bare = ExecuteResult(Outcome(ExecStatus::kOk), kPage)["structuredContent"];
+  const json bare = ExecuteResult(Outcome(ExecStatus::kOk))["structuredContent"];
   ExpectMatches(bare, schema, "bare");
   for (const char* k :
        {"result", "error", "cpu_ms", "peak_memory_bytes", "kill_reason", "saved_files", "notes"}) {
@@ -141,7 +142,7 @@ TEST(ExecuteResultTest, TheTextBlockReadsNotesOutputResultThenSaved) {
   o.err = Stream("warn");
   o.result = "42";
   o.saved_files = {"/workspace/.mcp-executor/outputs/x.png"};
-  EXPECT_EQ(Text(ExecuteResult(o, kPage)),
+  EXPECT_EQ(Text(ExecuteResult(o)),
             "[note] timeout_seconds capped at 600 s by the policy\nhello\n[stderr]\nwarn\n"
             "Out[3]: 42\n[saved] /workspace/.mcp-executor/outputs/x.png");
 }
@@ -151,7 +152,7 @@ TEST(ExecuteResultTest, ImagesTheKernelsNoteNamesAreNotListedAgain) {
   const std::string dir = "/workspace/.mcp-executor/outputs/";
   o.notes = {"2 more images not shown (max_images 5): saved as " + dir + "t-cell3-image{6,7}.png"};
   o.saved_files = {dir + "t-cell3-image6.png", dir + "t-cell3-image7.png", dir + "other.png"};
-  const std::string text = Text(ExecuteResult(o, kPage));
+  const std::string text = Text(ExecuteResult(o));
   EXPECT_EQ(text.find("[saved] " + dir + "t-cell3"), std::string::npos) << text;
   EXPECT_NE(text.find("[saved] " + dir + "other.png"), std::string::npos) << text;
 }
@@ -159,7 +160,7 @@ TEST(ExecuteResultTest, ImagesTheKernelsNoteNamesAreNotListedAgain) {
 TEST(ExecuteResultTest, AMultiLineValueStartsOnItsOwnLine) {
   ExecOutcome o = Outcome(ExecStatus::kOk);
   o.result = "   a\n0  1";
-  EXPECT_EQ(Text(ExecuteResult(o, kPage)), "Out[3]:\n   a\n0  1");
+  EXPECT_EQ(Text(ExecuteResult(o)), "Out[3]:\n   a\n0  1");
 }
 
 TEST(ExecuteResultTest, ASuccessCarriesTheBudgetInStructuredContentAndABriefText) {
@@ -170,7 +171,7 @@ TEST(ExecuteResultTest, ASuccessCarriesTheBudgetInStructuredContentAndABriefText
   o.out.saved_bytes = all.size();
   o.saved_files = {o.out.saved};
   o.truncated = true;
-  const json r = ExecuteResult(o, kPage);
+  const json r = ExecuteResult(o);
   const std::string stdout_text = r["structuredContent"]["stdout"];
   const std::string text = Text(r);
   EXPECT_GT(stdout_text.size(), 7000u);
@@ -196,7 +197,7 @@ TEST(ExecuteResultTest, AFailureCarriesTheBudgetInTheTextBlock) {
   ExecOutcome o = Outcome(ExecStatus::kError);
   o.out = Stream(Lines(500));  // 4.4 KB: within the budget, past the brief view
   o.error = session::ErrorInfo{"KeyError", "'x'", "Traceback\nKeyError: 'x'"};
-  const json r = ExecuteResult(o, kPage);
+  const json r = ExecuteResult(o);
   EXPECT_NE(Text(r).find("line 250\n"), std::string::npos);
   const std::string brief = r["structuredContent"]["stdout"];
   EXPECT_LT(brief.size(), session::kBriefOutputBytes + 200);
@@ -209,7 +210,7 @@ TEST(ExecuteResultTest, AnUnsavedStreamSaysWhy) {
   ExecOutcome o = Outcome(ExecStatus::kOk);
   o.out = Stream(Lines(3000));
   o.out.save_error = "no room left in the workspace";
-  const std::string s = ExecuteResult(o, kPage)["structuredContent"]["stdout"];
+  const std::string s = ExecuteResult(o)["structuredContent"]["stdout"];
   EXPECT_NE(s.find("the whole output was not saved: no room left in the workspace]"),
             std::string::npos)
       << s;
@@ -218,19 +219,19 @@ TEST(ExecuteResultTest, AnUnsavedStreamSaysWhy) {
 TEST(ExecuteResultTest, ErrorsShowTheTracebackOrTypeAndMessage) {
   ExecOutcome o = Outcome(ExecStatus::kError);
   o.error = session::ErrorInfo{"ZeroDivisionError", "division by zero", "Traceback: 1/0"};
-  EXPECT_EQ(Text(ExecuteResult(o, kPage)), "Traceback: 1/0");
+  EXPECT_EQ(Text(ExecuteResult(o)), "Traceback: 1/0");
   o.error->traceback.clear();
-  EXPECT_EQ(Text(ExecuteResult(o, kPage)), "ZeroDivisionError: division by zero");
+  EXPECT_EQ(Text(ExecuteResult(o)), "ZeroDivisionError: division by zero");
 }
 
 TEST(ExecuteResultTest, InterruptedAndKilledCallsSayWhatHappenedToTheState) {
-  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kTimeout), kPage)),
+  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kTimeout))),
             "[status] timeout: interrupted after 2.000000 s; the session keeps its state");
-  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kCancelled), kPage)),
+  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kCancelled))),
             "[status] cancelled: interrupted; the session keeps its state");
   ExecOutcome killed = Outcome(ExecStatus::kKilled);
   killed.kill_reason = "memory limit 1 GiB exceeded";
-  const json r = ExecuteResult(killed, kPage);
+  const json r = ExecuteResult(killed);
   EXPECT_EQ(Text(r),
             "[status] killed: memory limit 1 GiB exceeded; the session's state is lost and the "
             "next call starts a fresh kernel");
@@ -238,13 +239,13 @@ TEST(ExecuteResultTest, InterruptedAndKilledCallsSayWhatHappenedToTheState) {
 }
 
 TEST(ExecuteResultTest, NothingToSayIsSaid) {
-  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kOk), kPage)), "(no output)");
+  EXPECT_EQ(Text(ExecuteResult(Outcome(ExecStatus::kOk))), "(no output)");
 }
 
 TEST(ExecuteResultTest, ImagesFollowTheTextAndTheirSizesAreStructured) {
   ExecOutcome o = Outcome(ExecStatus::kOk);
   o.images.push_back({"AAAA", 640, 480, 3});
-  const json r = ExecuteResult(o, kPage);
+  const json r = ExecuteResult(o);
   ASSERT_EQ(r["content"].size(), 2u);
   EXPECT_EQ(r["content"][0]["type"], "text");
   EXPECT_EQ(r["content"][1],

@@ -114,6 +114,24 @@ TEST(PolicyLoadTest, InstallerSettingsAreReadAndShown) {
   EXPECT_FALSE(ParseServerPolicy(doc, kSeccompDir, "t.json").ok());
 }
 
+TEST(PolicyLoadTest, RecordNotebookIsOnByDefaultReadAndShown) {
+  auto defaults = ParseServerPolicy(Minimal(), kSeccompDir, "t.json");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_TRUE((*defaults)->settings.record_notebook);
+  EXPECT_EQ(ServerPolicyToJson(**defaults)["record_notebook"], true);
+  json doc = Minimal();
+  doc["record_notebook"] = false;
+  auto p = ParseServerPolicy(doc, kSeccompDir, "t.json");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_FALSE((*p)->settings.record_notebook);
+  EXPECT_EQ(ServerPolicyToJson(**p)["record_notebook"], false);
+  doc["record_notebook"] = 0;
+  auto bad = ParseServerPolicy(doc, kSeccompDir, "t.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("record_notebook"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(PolicyValidationTest, ErrorsNameTheJsonPath) {
   struct Case {
     std::string pointer;

@@ -1113,5 +1113,52 @@ TEST_F(SessionManagerTest, AfterInstallNamesTheSessionsThatImportedAndBumpsTheGe
   EXPECT_TRUE(later.reset_needed.empty());
 }
 
+TEST_F(SessionManagerTest, EachCellGoesToTheSessionsNotebookAndALostKernelIsMarked) {
+  const std::string path = ".mcp-executor/notebooks/s.ipynb";
+  auto call = Execute("s", "print('hi')");
+  Ready(K(0));
+  Output(K(0), 1, "hi\n");
+  ReplyOk(K(0), LastId(K(0)), "42");
+  ASSERT_TRUE(call->finished());
+  EXPECT_FALSE(fs::exists(base_ / "ws" / path));  // written after the reply, on the loop
+  RunFor(10);
+  json nb = json::parse(ReadWorkspaceFile(path));
+  ASSERT_EQ(nb["cells"].size(), 1u);
+  EXPECT_EQ(nb["cells"][0]["source"], json({"print('hi')"}));
+  EXPECT_EQ(nb["cells"][0]["outputs"][0]["text"], json({"hi\n"}));
+  EXPECT_EQ(nb["cells"][0]["outputs"][1]["data"]["text/plain"], json({"42"}));
+
+  auto crash = Execute("s", "crash()");
+  ASSERT_TRUE(RunUntil([&] { return K(0).sent.size() == 2; }));
+  DeliverExit(K(0), jail::ExitStatus{0, SIGSEGV, false});
+  ASSERT_TRUE(crash->finished());
+  RunFor(10);
+  nb = json::parse(ReadWorkspaceFile(path));
+  ASSERT_EQ(nb["cells"].size(), 3u);
+  EXPECT_EQ(nb["cells"][1]["metadata"]["mcp-executor"]["status"], "killed");
+  EXPECT_EQ(nb["cells"][2]["cell_type"], "markdown");
+  EXPECT_THAT(nb["cells"][2]["source"][0].get<std::string>(), HasSubstr("SIGSEGV"));
+
+  auto next = Execute("s", "1");
+  Ready(K(1));
+  ASSERT_TRUE(RunUntil([&] { return K(1).sent.size() == 1; }));
+  ReplyOk(K(1), LastId(K(1)));
+  ASSERT_TRUE(next->finished());
+  EXPECT_TRUE(Manager().Reset("s"));
+  RunFor(10);
+  nb = json::parse(ReadWorkspaceFile(path));
+  ASSERT_EQ(nb["cells"].size(), 5u);
+  EXPECT_THAT(nb["cells"][4]["source"][0].get<std::string>(), HasSubstr("reset_session"));
+}
+
+TEST_F(SessionManagerTest, RecordNotebookFalseWritesNoNotebook) {
+  options_.settings.record_notebook = false;
+  auto call = Execute("s", "x");
+  Ready(K(0));
+  ReplyOk(K(0), LastId(K(0)));
+  ASSERT_TRUE(call->finished());
+  EXPECT_FALSE(fs::exists(base_ / "ws" / ".mcp-executor" / "notebooks"));
+}
+
 }  // namespace
 }  // namespace mcpx::session
