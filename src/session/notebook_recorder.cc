@@ -1,6 +1,7 @@
 #include "session/notebook_recorder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <utility>
 
@@ -177,11 +178,14 @@ void NotebookRecorder::Changed(Notebook& n) {
   if (loop_ == nullptr) return Flush();
   if (write_posted_) return;
   write_posted_ = true;
-  loop_->Post([this, alive = std::weak_ptr<bool>(alive_)] {
-    if (alive.expired()) return;
-    write_posted_ = false;
-    Flush();
-  });
+  // A little later rather than at once: back-to-back cells share one write (and its fsync)
+  // instead of each paying for a rewrite before the next call is read.
+  loop_->AddTimer(std::chrono::milliseconds(kWriteDelayMs),
+                  [this, alive = std::weak_ptr<bool>(alive_)] {
+                    if (alive.expired()) return;
+                    write_posted_ = false;
+                    Flush();
+                  });
 }
 
 void NotebookRecorder::Flush() {

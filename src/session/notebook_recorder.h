@@ -4,11 +4,11 @@
 //
 // The notebook is kept in memory per session and the file is rewritten atomically (temp +
 // rename, so a reader never sees half a notebook, and whatever the sandbox wrote to that name
-// between cells is replaced). The rewrite is posted to the event loop, so the reply goes out
-// before it and cells that end together share one write; it blocks the loop for nothing but that
-// write (serialising and fsyncing a notebook near the cap takes a few tens of ms). A record
-// is never worth failing a call: when the workspace's disk budget has no room, or the write
-// fails, the cells stay in memory (the next write catches up) and a log line says so.
+// between cells is replaced). The rewrite runs kWriteDelayMs after a cell ends, so the reply goes
+// out before it and cells that end within that time share one write; it blocks the loop for
+// nothing but that write (serialising and fsyncing a notebook near the cap takes a few tens of ms).
+// A record is never worth failing a call: when the workspace's disk budget has no room, or the
+// write fails, the cells stay in memory (the next write catches up) and a log line says so.
 //
 // Files: the first server to record session S writes `S.ipynb`. A later server (a restart)
 // appends to the newest existing file of the series `S.ipynb`, `S-2.ipynb`, `S-3.ipynb`, ... when
@@ -34,6 +34,7 @@
 namespace mcpx::session {
 
 inline constexpr const char* kNotebooksDir = ".mcp-executor/notebooks";
+inline constexpr int kWriteDelayMs = 200;
 // Each rewrite serialises and fsyncs the whole file on the event loop: 4 MiB keeps that to a few
 // tens of ms and still holds a cell with five 300 KiB images.
 inline constexpr uint64_t kNotebookMaxBytes = 4ull << 20;

@@ -25,7 +25,7 @@ def run(c, code, session="nb", **args):
 
 
 def read_valid(path, cells):
-    """The notebook once it has `cells` cells (the server writes it right after the reply), checked
+    """The notebook once it has `cells` cells (the server writes it within 0.2 s of the reply), checked
     by nbformat's own validator."""
     deadline = time.monotonic() + 10
     while True:

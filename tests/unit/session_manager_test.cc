@@ -22,6 +22,7 @@
 
 #include "session/execution.h"
 #include "session/kernel.h"
+#include "session/notebook_recorder.h"
 #include "session/kernel_frame.h"
 #include "session/package_port.h"
 #include "util/event_loop.h"
@@ -1121,7 +1122,7 @@ TEST_F(SessionManagerTest, EachCellGoesToTheSessionsNotebookAndALostKernelIsMark
   ReplyOk(K(0), LastId(K(0)), "42");
   ASSERT_TRUE(call->finished());
   EXPECT_FALSE(fs::exists(base_ / "ws" / path));  // written after the reply, on the loop
-  RunFor(10);
+  RunFor(kWriteDelayMs + 50);
   json nb = json::parse(ReadWorkspaceFile(path));
   ASSERT_EQ(nb["cells"].size(), 1u);
   EXPECT_EQ(nb["cells"][0]["source"], json({"print('hi')"}));
@@ -1132,7 +1133,7 @@ TEST_F(SessionManagerTest, EachCellGoesToTheSessionsNotebookAndALostKernelIsMark
   ASSERT_TRUE(RunUntil([&] { return K(0).sent.size() == 2; }));
   DeliverExit(K(0), jail::ExitStatus{0, SIGSEGV, false});
   ASSERT_TRUE(crash->finished());
-  RunFor(10);
+  RunFor(kWriteDelayMs + 50);
   nb = json::parse(ReadWorkspaceFile(path));
   ASSERT_EQ(nb["cells"].size(), 3u);
   EXPECT_EQ(nb["cells"][1]["metadata"]["mcp-executor"]["status"], "killed");
@@ -1145,7 +1146,7 @@ TEST_F(SessionManagerTest, EachCellGoesToTheSessionsNotebookAndALostKernelIsMark
   ReplyOk(K(1), LastId(K(1)));
   ASSERT_TRUE(next->finished());
   EXPECT_TRUE(Manager().Reset("s"));
-  RunFor(10);
+  RunFor(kWriteDelayMs + 50);
   nb = json::parse(ReadWorkspaceFile(path));
   ASSERT_EQ(nb["cells"].size(), 5u);
   EXPECT_THAT(nb["cells"][4]["source"][0].get<std::string>(), HasSubstr("reset_session"));
