@@ -22,8 +22,8 @@
 
 #include "session/execution.h"
 #include "session/kernel.h"
-#include "session/notebook_recorder.h"
 #include "session/kernel_frame.h"
+#include "session/notebook_recorder.h"
 #include "session/package_port.h"
 #include "util/event_loop.h"
 #include "workspace/workspace.h"
