@@ -108,7 +108,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     Check(decoder.buffered() <= limits.max_frame_bytes + 4 + 65536, "decoder buffer unbounded");
   }
-  (void)out.Text("/workspace/out.txt");
-  (void)err.Text("");
+  // What the reply shows of the streams: within each budget, and the cut accounts for the rest.
+  for (mcpx::session::OutputBuffer* b : {&out, &err}) {
+    b->Finish();
+    (void)b->TakeFresh(4096);
+    for (uint64_t budget : {uint64_t{2048}, uint64_t{4096}}) {
+      const mcpx::session::OutputView v = b->View(budget);
+      Check(v.head.size() + v.tail.size() <= budget || !v.cut, "view over its budget");
+      if (v.cut) {
+        Check(v.cut->offset == v.head.size(), "cut offset is not the head's end");
+        Check(v.head.size() + v.cut->bytes + v.tail.size() == b->total_bytes(),
+              "cut does not account for the text left out");
+      } else {
+        Check(v.head.size() == b->total_bytes(), "an uncut view is not the whole text");
+      }
+    }
+  }
   return 0;
 }
