@@ -45,8 +45,8 @@ SessionManager::SessionManager(EventLoop* loop, std::unique_ptr<KernelFactory> f
   auto disk = workspace::DiskBudget::Create(
       ws_->root_fd(), {l.workspace_bytes, l.workspace_inodes, l.workspace_reserve_bytes,
                        l.workspace_reserve_inodes});
-  saved_ = std::make_unique<SavedOutputs>(ws_, kOutputsDir, l.saved_outputs_session_bytes,
-                                          l.saved_outputs_bytes);
+  saved_ = std::make_unique<SavedOutputFiles>(ws_, kOutputsDir, l.saved_outputs_session_bytes,
+                                              l.saved_outputs_bytes);
   if (disk.ok()) {
     disk_ = std::move(disk).value();
   } else {
@@ -208,7 +208,7 @@ void SessionManager::Begin(Session& s) {
                 {"image_max_side", limits.image_px},
                 {"image_max_pixels", kImageMaxPixels},
                 {"max_result_chars", limits.output_bytes}}},
-              {"output_dir", std::string("/workspace/") + kOutputsDir}};
+              {"output_dir", InSandbox(kOutputsDir)}};
   if (packages_generation_ != 0) req["packages_generation"] = packages_generation_;
   if (notebooks_) notebooks_->Started(s.name, std::move(e.code));
   e.code.clear();
@@ -473,7 +473,7 @@ SessionManager::Finished SessionManager::Complete(Session& s, const KernelFrame*
     if (!so->saved.empty()) out.saved_files.push_back(so->saved);
   }
   out.truncated = e.out[1]->truncated() || e.out[2]->truncated();
-  CountSavedOutputs(s, out);
+  CountSavedOutputFiles(s, out);
   if (!e.timeout_note.empty()) out.notes.push_back(e.timeout_note);
   if (!e.state_notice.empty()) out.notes.push_back(e.state_notice);
   out.duration_ms = DurationMs(e.start_tp);

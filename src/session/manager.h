@@ -100,7 +100,7 @@ class SessionManager {
   // (manager_output.cc).
   StreamOutput CaptureStream(const Session& s, Execution& e, int stream);
   // Counts the outcome's saved files against the caps; says in a note what that removed.
-  void CountSavedOutputs(const Session& s, ExecOutcome& out);
+  void CountSavedOutputFiles(const Session& s, ExecOutcome& out);
   static void FailAll(std::deque<std::unique_ptr<Execution>> calls, const Status& why);
   void SweepIdle();
   std::string KillReasonFor(const Session& s, const Execution& e,
@@ -112,7 +112,7 @@ class SessionManager {
   std::unique_ptr<KernelFactory> factory_;
   std::shared_ptr<workspace::Workspace> ws_;
   std::unique_ptr<workspace::DiskBudget> disk_;  // null if the workspace cannot be measured
-  std::unique_ptr<SavedOutputs> saved_;
+  std::unique_ptr<SavedOutputFiles> saved_;
   std::unique_ptr<NotebookRecorder> notebooks_;  // null when the policy says record_notebook false
   ManagerOptions options_;
   WarmPool pool_;

@@ -1,28 +1,28 @@
 // SessionManager: what a finished call's output becomes in its outcome. Long streams are saved
 // whole in the workspace; every saved file (those and the kernel's images past max_images) is
 // counted against the saved-outputs caps, which remove the oldest.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "session/manager.h"
 #include "session/manager_state.h"
 #include "util/text.h"
+#include "util/units.h"
 
 namespace mcpx::session {
 namespace {
-
-constexpr std::string_view kWorkspacePrefix = "/workspace/";
 
 // Names at most three removed files; the reply stays short when a cap sweeps many.
 std::string RotationNote(const std::vector<std::string>& removed, const SessionSettings& caps) {
   std::vector<std::string> shown;
   for (size_t i = 0; i < removed.size() && i < 3; ++i) {
-    shown.push_back(std::string(kWorkspacePrefix) + removed[i]);
+    shown.push_back(InSandbox(removed[i]));
   }
   std::string note = "removed " + std::to_string(removed.size()) +
                      " older saved output file(s) to keep .mcp-executor/outputs within " +
-                     std::to_string(caps.saved_outputs_session_bytes >> 20) + " MiB a session, " +
-                     std::to_string(caps.saved_outputs_bytes >> 20) +
-                     " MiB in all: " + Join(shown, ", ");
+                     MiB(caps.saved_outputs_session_bytes) + " a session, " +
+                     MiB(caps.saved_outputs_bytes) + " in all: " + Join(shown, ", ");
   if (removed.size() > shown.size()) note += ", ...";
   return note;
 }
@@ -36,8 +36,8 @@ StreamOutput SessionManager::CaptureStream(const Session& s, Execution& e, int s
   so.budget = options_.settings.output_bytes;
   so.bytes = buf.total_bytes();
   so.lines = buf.total_lines();
-  so.full = buf.View(options_.settings.output_bytes);
-  so.brief = buf.View(std::min(kBriefOutputBytes, options_.settings.output_bytes));
+  so.full = buf.View(so.budget);
+  so.brief = buf.View(std::min(kBriefOutputBytes, so.budget));
   if (!buf.truncated()) return so;
   // Long output: head and tail inline, everything in a workspace file.
   const std::string rel = std::string(kOutputsDir) + "/" + s.name + "-" +
@@ -53,14 +53,14 @@ StreamOutput SessionManager::CaptureStream(const Session& s, Execution& e, int s
     so.save_error = w.status().ToString();
     return so;
   }
-  so.saved = std::string(kWorkspacePrefix) + rel;
+  so.saved = InSandbox(rel);
   so.saved_bytes = spill.size();
   e.spill[stream].clear();
   e.spill[stream].shrink_to_fit();
   return so;
 }
 
-void SessionManager::CountSavedOutputs(const Session& s, ExecOutcome& out) {
+void SessionManager::CountSavedOutputFiles(const Session& s, ExecOutcome& out) {
   if (!saved_) return;
   std::vector<std::string> mine;
   for (const std::string& p : out.saved_files) {

@@ -11,6 +11,7 @@
 
 #include "session/manager.h"
 #include "session/output_buffer.h"
+#include "workspace/path.h"
 
 namespace mcpx::session {
 
@@ -18,6 +19,11 @@ namespace mcpx::session {
 inline constexpr size_t kMaxTrackedImports = 20000;
 // Where long output and images past max_images are saved, in the workspace.
 inline constexpr const char* kOutputsDir = ".mcp-executor/outputs";
+
+// A workspace-relative path as sandboxed code (and every reply) spells it: "/workspace/<rel>".
+inline std::string InSandbox(std::string_view rel) {
+  return std::string(workspace::kSandboxRoot) + "/" + std::string(rel);
+}
 
 struct SessionManager::Execution {
   uint64_t id = 0;

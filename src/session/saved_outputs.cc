@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
 
 namespace mcpx::session {
 namespace {
@@ -13,7 +12,7 @@ constexpr size_t kMaxFiles = 1000;
 
 }  // namespace
 
-void SavedOutputs::Adopt() {
+void SavedOutputFiles::Adopt() {
   auto listing = ws_->List(dir_);
   if (!listing.ok()) return;  // no folder yet
   std::vector<workspace::Entry> found;
@@ -29,8 +28,8 @@ void SavedOutputs::Adopt() {
   if (!files_.empty()) (void)Add("", {});
 }
 
-std::vector<std::string> SavedOutputs::Add(const std::string& session,
-                                           const std::vector<std::string>& paths) {
+std::vector<std::string> SavedOutputFiles::Add(const std::string& session,
+                                               const std::vector<std::string>& paths) {
   for (const std::string& p : paths) {
     // Rewritten under the same name (a session's cell numbers start over after a reset): the
     // old entry is the same file.
@@ -73,7 +72,7 @@ std::vector<std::string> SavedOutputs::Add(const std::string& session,
   return removed;
 }
 
-void SavedOutputs::Forget(const std::string& session) {
+void SavedOutputFiles::Forget(const std::string& session) {
   for (auto it = files_.begin(); it != files_.end();) {
     if (it->session != session) {
       ++it;
@@ -85,7 +84,7 @@ void SavedOutputs::Forget(const std::string& session) {
   }
 }
 
-bool SavedOutputs::Remove(const File& f) {
+bool SavedOutputFiles::Remove(const File& f) {
   const Status st = ws_->Remove(f.path);
   if (!st.ok() && st.code() != Code::kNotFound) {
     spdlog::warn("cannot remove the saved output {}: {}", f.path, st.ToString());

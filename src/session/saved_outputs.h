@@ -14,10 +14,10 @@
 
 namespace mcpx::session {
 
-class SavedOutputs {
+class SavedOutputFiles {
  public:
-  SavedOutputs(std::shared_ptr<const workspace::Workspace> ws, std::string dir,
-               uint64_t session_cap, uint64_t total_cap)
+  SavedOutputFiles(std::shared_ptr<const workspace::Workspace> ws, std::string dir,
+                   uint64_t session_cap, uint64_t total_cap)
       : ws_(std::move(ws)),
         dir_(std::move(dir)),
         session_cap_(session_cap),

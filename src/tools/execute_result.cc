@@ -16,11 +16,6 @@ using session::ExecStatus;
 using session::OutputView;
 using session::StreamOutput;
 
-// Clients show a model one half of a result, not both (docs/REPLIES.md): Claude Code passes
-// structuredContent of a successful call and the text block of a failed one; other clients pass
-// the text block. So the half a client most likely shows carries the output within the policy's
-// budget, and the other half a short view (session::kBriefOutputBytes a stream) with a marker
-// naming where the rest is.
 // The stream as one half shows it: the full view, or the brief one pointing at the other half.
 std::string StreamText(const StreamOutput& so, bool full, const std::string& other_half) {
   if (full) return session::FullText(so);
@@ -158,6 +153,11 @@ json ExecuteOutputSchema() {
             "duration_ms"}}};
 }
 
+// Clients show a model one half of a result, not both (docs/REPLIES.md): Claude Code passes
+// structuredContent of a successful call and the text block of a failed one; other clients pass
+// the text block. So the half a client most likely shows carries the output within the policy's
+// budget, and the other half a short view (session::kBriefOutputBytes a stream) with a marker
+// naming where the rest is.
 json ExecuteResult(const session::ExecOutcome& o) {
   const bool failed = o.status != ExecStatus::kOk;
   const Texts for_text = HalfTexts(o, failed, failed);

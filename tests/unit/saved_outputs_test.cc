@@ -17,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 constexpr const char* kDir = ".mcp-executor/outputs";
 
-class SavedOutputsTest : public ::testing::Test {
+class SavedOutputFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/mcpx-saved-XXXXXX";
@@ -44,8 +44,8 @@ class SavedOutputsTest : public ::testing::Test {
   std::shared_ptr<workspace::Workspace> ws_;
 };
 
-TEST_F(SavedOutputsTest, TheOldestFilesOfASessionGoPastItsCap) {
-  SavedOutputs saved(ws_, kDir, 100 << 10, 1 << 20);
+TEST_F(SavedOutputFilesTest, TheOldestFilesOfASessionGoPastItsCap) {
+  SavedOutputFiles saved(ws_, kDir, 100 << 10, 1 << 20);
   const std::string a = Write("a", 40), b = Write("b", 40), c = Write("c", 40);
   EXPECT_TRUE(saved.Add("s", {a}).empty());
   EXPECT_TRUE(saved.Add("s", {b}).empty());
@@ -55,24 +55,24 @@ TEST_F(SavedOutputsTest, TheOldestFilesOfASessionGoPastItsCap) {
   EXPECT_EQ(saved.total_bytes(), 80u << 10);
 }
 
-TEST_F(SavedOutputsTest, TheFilesOfTheCallAreKeptEvenPastTheCap) {
-  SavedOutputs saved(ws_, kDir, 10 << 10, 1 << 20);
+TEST_F(SavedOutputFilesTest, TheFilesOfTheCallAreKeptEvenPastTheCap) {
+  SavedOutputFiles saved(ws_, kDir, 10 << 10, 1 << 20);
   const std::string old = Write("old", 5), big = Write("big", 50);
   EXPECT_TRUE(saved.Add("s", {old}).empty());
   EXPECT_EQ(saved.Add("s", {big}), std::vector<std::string>{old});
   EXPECT_TRUE(Exists(big));
 }
 
-TEST_F(SavedOutputsTest, TheTotalCapTakesTheOldestOfAnySession) {
-  SavedOutputs saved(ws_, kDir, 1 << 20, 100 << 10);
+TEST_F(SavedOutputFilesTest, TheTotalCapTakesTheOldestOfAnySession) {
+  SavedOutputFiles saved(ws_, kDir, 1 << 20, 100 << 10);
   const std::string a = Write("a", 60), b = Write("b", 60);
   EXPECT_TRUE(saved.Add("one", {a}).empty());
   EXPECT_EQ(saved.Add("two", {b}), std::vector<std::string>{a});
   EXPECT_FALSE(Exists(a));
 }
 
-TEST_F(SavedOutputsTest, ForgetRemovesOnlyThatSessionsFiles) {
-  SavedOutputs saved(ws_, kDir, 1 << 20, 1 << 20);
+TEST_F(SavedOutputFilesTest, ForgetRemovesOnlyThatSessionsFiles) {
+  SavedOutputFiles saved(ws_, kDir, 1 << 20, 1 << 20);
   const std::string a = Write("a", 1), b = Write("b", 1);
   saved.Add("one", {a});
   saved.Add("two", {b});
@@ -82,8 +82,8 @@ TEST_F(SavedOutputsTest, ForgetRemovesOnlyThatSessionsFiles) {
   EXPECT_EQ(saved.files(), 1u);
 }
 
-TEST_F(SavedOutputsTest, ARewrittenFileIsCountedOnce) {
-  SavedOutputs saved(ws_, kDir, 1 << 20, 1 << 20);
+TEST_F(SavedOutputFilesTest, ARewrittenFileIsCountedOnce) {
+  SavedOutputFiles saved(ws_, kDir, 1 << 20, 1 << 20);
   const std::string a = Write("a", 10);
   saved.Add("s", {a});
   saved.Add("s", {a});
@@ -91,13 +91,13 @@ TEST_F(SavedOutputsTest, ARewrittenFileIsCountedOnce) {
   EXPECT_EQ(saved.total_bytes(), 10u << 10);
 }
 
-TEST_F(SavedOutputsTest, FilesOfAnEarlierServerCountOldestFirst) {
+TEST_F(SavedOutputFilesTest, FilesOfAnEarlierServerCountOldestFirst) {
   const std::string older = Write("older", 60), newer = Write("newer", 60);
   struct utimbuf t {
     1000, 1000
   };
   ASSERT_EQ(::utime((root_ / older).c_str(), &t), 0);
-  SavedOutputs saved(ws_, kDir, 1 << 20, 100 << 10);
+  SavedOutputFiles saved(ws_, kDir, 1 << 20, 100 << 10);
   saved.Adopt();  // 120 KiB > 100 KiB: the older goes at once
   EXPECT_FALSE(Exists(older));
   EXPECT_TRUE(Exists(newer));
