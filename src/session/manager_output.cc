@@ -46,8 +46,7 @@ StreamOutput SessionManager::CaptureStream(const Session& s, Execution& e, int s
   so.save_error = buf.spill_error();
   if (buf.spilled_bytes() == 0) return so;
   const std::string& spill = e.spill[stream];
-  const Status room = disk_ ? disk_->RoomFor(spill.size()) : Status::Ok();
-  auto w = room.ok() ? ws_->WriteFileAtomic(rel, spill) : Result<workspace::WriteResult>(room);
+  auto w = workspace::WriteWithinReserve(*ws_, disk_.get(), rel, spill);
   if (!w.ok()) {
     spdlog::warn("cannot save long output to {}: {}", rel, w.status().ToString());
     so.save_error = w.status().ToString();

@@ -199,8 +199,7 @@ void NotebookRecorder::Write(Notebook& n) {
   if (!n.dirty || n.path.empty()) return;
   const std::string text = notebook::Serialize(n.nb);
   n.bytes = text.size();
-  const Status room = disk_ != nullptr ? disk_->RoomFor(text.size()) : Status::Ok();
-  auto w = room.ok() ? ws_->WriteFileAtomic(n.path, text) : Result<workspace::WriteResult>(room);
+  auto w = workspace::WriteWithinReserve(*ws_, disk_, n.path, text);
   if (!w.ok()) {
     spdlog::warn("notebook record {} not written this time: {}", n.path, w.status().ToString());
     return;

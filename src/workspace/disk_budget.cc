@@ -283,4 +283,10 @@ Status DiskBudget::RoomFor(uint64_t bytes) const {
   return Status::Ok();
 }
 
+Result<WriteResult> WriteWithinReserve(const Workspace& ws, const DiskBudget* budget,
+                                       std::string_view path, std::string_view data) {
+  if (budget != nullptr) RETURN_IF_ERROR(budget->RoomFor(data.size()));
+  return ws.WriteFileAtomic(path, data);
+}
+
 }  // namespace mcpx::workspace

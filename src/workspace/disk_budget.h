@@ -26,6 +26,7 @@
 
 #include "util/status.h"
 #include "util/unique_fd.h"
+#include "workspace/workspace.h"
 
 namespace mcpx::workspace {
 
@@ -111,5 +112,11 @@ class DiskBudget {
   std::optional<TreeUsage> last_;
   std::thread worker_;
 };
+
+// A file the server writes on its own account (long output saved whole, the notebook record):
+// refused when it would eat into the reserve (no budget, `budget` null: never), else written
+// atomically.
+Result<WriteResult> WriteWithinReserve(const Workspace& ws, const DiskBudget* budget,
+                                       std::string_view path, std::string_view data);
 
 }  // namespace mcpx::workspace
