@@ -48,8 +48,8 @@ std::string Absolute(const std::string& dir) {
 }
 
 bool IsCommand(std::string_view s) {
-  return s == "serve" || s == "exec" || s == "doctor" || s == "policy" || s == "help" ||
-         s == "version";
+  return s == "serve" || s == "exec" || s == "probe" || s == "doctor" || s == "policy" ||
+         s == "help" || s == "version";
 }
 
 // A flag's count: decimal digits only, no more of them than `max` has, within [min, max].
@@ -78,7 +78,12 @@ std::string Usage() {
          "                     tools/list pages of N tools (default: all in one page);\n"
          "                     where install_package gets packages (default: PyPI; --find-links\n"
          "                     alone: that wheelhouse only, offline)\n"
-         "  exec [same options] (-c CODE | FILE)   one sandboxed Python run\n"
+         "  exec [same options] [--audit [--json]] (-c CODE | FILE)\n"
+         "                     one sandboxed Python run; --audit reports each syscall the\n"
+         "                     policy denied (name, count, arguments, Python line)\n"
+         "  probe [--policy P] [--json] [--only PATTERN] [--list]\n"
+         "                     the escape-probe corpus inside the policy's sandbox: expected,\n"
+         "                     observed, verdict; exit 0 contained, 1 escaped, 2 could not run\n"
          "  doctor [--json]                        which isolation layers this machine supports\n"
          "  policy show|export [--policy P] [--format oci]\n"
          "                                         print the policy / export its seccomp profile\n"
@@ -145,6 +150,12 @@ Result<Options> ParseOptions(int argc, char** argv) {
       ASSIGN_OR_RETURN(o.tools_page_size, Count(a, v, 1, 9999, "tools"));
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--audit") {
+      o.audit = true;
+    } else if (a == "--list") {
+      o.list = true;
+    } else if (a == "--only") {
+      ASSIGN_OR_RETURN(o.only, source(a));
     } else if (a == "-c") {
       ASSIGN_OR_RETURN(o.code, value(a));
     } else if (a == "-h" || a == "--help") {

@@ -12,7 +12,7 @@
 namespace mcpx::cli {
 
 struct Options {
-  std::string command = "serve";  // serve | exec | doctor | policy | help | version
+  std::string command = "serve";  // serve | exec | probe | doctor | policy | help | version
   std::string workspace = "./workspace";
   std::string policy = "default";  // NAME (policies/NAME.json) or a path
   std::string state_dir;           // package overlay etc.; default from XDG_STATE_HOME
@@ -21,7 +21,10 @@ struct Options {
   size_t tools_page_size = 0;           // serve --tools-page-size N; 0: one page
   packages::IndexConfig index;          // serve --index-url, --find-links, ...: install_package
   std::optional<std::string> code;      // exec -c CODE
-  bool json = false;                    // doctor --json
+  bool json = false;                    // doctor/probe/exec --audit --json
+  bool audit = false;                   // exec --audit: report the syscalls the policy denies
+  std::string only;                     // probe --only PATTERN: probes whose name matches
+  bool list = false;                    // probe --list: name the probes, run none
   std::string format;                   // policy export --format oci
   std::vector<std::string> positional;  // exec FILE, policy show|export
 
