@@ -1,0 +1,2 @@
+"""Imports every probe module; registration order is the table's order."""
+import probes_controls  # noqa: F401
