@@ -7,6 +7,7 @@ namespace mcpx::cli {
 
 int RunServe(const Options& opts);   // serve.cc
 int RunExec(const Options& opts);    // exec.cc
+int RunProbe(const Options& opts);   // probe.cc
 int RunDoctor(const Options& opts);  // doctor.cc
 int RunPolicy(const Options& opts);  // policy_cmd.cc
 

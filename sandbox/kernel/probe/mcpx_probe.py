@@ -12,7 +12,8 @@ not open, for a run by hand), in registration order:
   {"name", "group", "what", "expect", "observed", "detail"}
 expect is "contained" for an attack and "allowed" for a control (something the sandbox must
 let through, so that a contained attack means something); observed is one of contained,
-escaped, allowed, skipped, error. The server turns these into the verdict table.
+escaped, allowed, skipped, error. A last line {"end": N} says all N chosen probes were reported
+(without it the server knows the runner died midway). The server turns these into the table.
 
 The result channel is the runner's alone: a probe's child closes fd 3 before the probe runs, and
 the runner is not dumpable, so a probe cannot reach it through /proc/<runner>/fd either. What a
@@ -154,6 +155,9 @@ def main(argv):
     global RESULT_FD
     CONTEXT.update(json.loads(argv[1]) if len(argv) > 1 else {})
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # Run as a script this module is __main__: the probe modules' `from mcpx_probe import ...`
+    # must find this copy, whose PROBES the loop below reads.
+    sys.modules.setdefault("mcpx_probe", sys.modules[__name__])
     import mcpx_probes_all  # noqa: F401: registers every probe module
 
     try:
@@ -166,10 +170,15 @@ def main(argv):
         line = {k: p[k] for k in ("name", "group", "what", "expect")}
         if not CONTEXT.get("list"):
             line.update(run_one(p))
-        data = (json.dumps(line) + "\n").encode()
-        while data:
-            data = data[os.write(RESULT_FD, data):]
+        _emit(line)
+    _emit({"end": len(chosen)})
     return 0
+
+
+def _emit(obj):
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(RESULT_FD, data):]
 
 
 if __name__ == "__main__":
