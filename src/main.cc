@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   }
   const std::string& c = opts->command;
   if (c == "exec") return RunExec(*opts);
+  if (c == "probe") return RunProbe(*opts);
   if (c == "doctor") return RunDoctor(*opts);
   if (c == "policy") return RunPolicy(*opts);
   return RunServe(*opts);
