@@ -151,7 +151,15 @@ std::vector<ProbeRow> HostRows(const HostListeners& listeners, const std::string
   return rows;
 }
 
-nlohmann::json HostContext(const Options& opts, const std::string& workspace,
+// The host paths the sandbox is built from: procfs names them in mountinfo (a known limit).
+nlohmann::json BindSources(const session::KernelConfig& config) {
+  nlohmann::json out = {config.workspace, config.packages_dir, config.mpl_cache_dir,
+                        config.kernel_dir};
+  for (const jail::BindMount& b : config.policy->sandbox->extra_binds) out.push_back(b.source);
+  return out;
+}
+
+nlohmann::json HostContext(const Options& opts, const session::KernelConfig& config,
                            const std::string& canary_dir, const std::string& token,
                            const HostListeners& listeners) {
   auto number_in = [](const char* path) -> long {
@@ -165,7 +173,8 @@ nlohmann::json HostContext(const Options& opts, const std::string& workspace,
           {"gid", getegid()},
           {"home", home != nullptr ? home : ""},
           {"state_dir", fs::absolute(opts.state_dir, ec).string()},
-          {"workspace", workspace},
+          {"workspace", config.workspace},
+          {"binds", BindSources(config)},
           {"cwd", fs::current_path(ec).string()},
           {"canary_dir", canary_dir},
           {"canary_token", token},
@@ -275,19 +284,26 @@ Result<int> Probe(const Options& opts) {
   ProbeRun run;
   run.policy = policy->name();
   run.server_user = geteuid() == 0 ? "root" : "uid " + std::to_string(geteuid());
+  ASSIGN_OR_RETURN(SandboxSetup setup, PrepareSandbox(opts, policy, workspace));
   const nlohmann::json context = {
       {"only", opts.only},
       {"list", opts.list},
       {"limits", session::ServerPolicyToJson(*policy)["limits"]},
-      {"host", HostContext(opts, workspace, canary_dir, token, listeners)}};
-
-  ASSIGN_OR_RETURN(SandboxSetup setup, PrepareSandbox(opts, policy, workspace));
+      {"host", HostContext(opts, setup.config, canary_dir, token, listeners)}};
+  // On stdin, not argv: every process in the sandbox can read the runner's /proc/<pid>/cmdline.
+  ASSIGN_OR_RETURN(auto in, MakePipe());
+  const std::string context_text = context.dump();
+  if (context_text.size() > 60000 || WriteAll(in.second.get(), context_text) != 0) {
+    return Internal("the probe context does not fit a pipe");
+  }
+  in.second.reset();
   ASSIGN_OR_RETURN(auto results, MakePipe());
   ASSIGN_OR_RETURN(auto out, MakePipe());
   ASSIGN_OR_RETURN(auto err, MakePipe());
   jail::SpawnRequest req =
-      session::PythonSpawnRequest(setup.config, {session::kOverlayPython, kRunner, context.dump()});
-  req.fds = {{out.second.get(), 1}, {err.second.get(), 2}, {results.second.get(), 3}};
+      session::PythonSpawnRequest(setup.config, {session::kOverlayPython, kRunner});
+  req.fds = {
+      {in.first.get(), 0}, {out.second.get(), 1}, {err.second.get(), 2}, {results.second.get(), 3}};
   auto sandbox = jail::Spawn(req);
   if (!sandbox.ok()) {
     run.failure = sandbox.status().ToString();

@@ -1,6 +1,8 @@
 """The escape-probe corpus that `mcp-executor probe` runs inside a policy's sandbox.
 
-Usage (inside the sandbox): python3 mcpx_probe.py CONTEXT_JSON
+Usage (inside the sandbox): python3 mcpx_probe.py < CONTEXT_JSON (or CONTEXT_JSON as argv[1] for
+a run by hand: the server passes it on stdin, since every process can read /proc/<pid>/cmdline
+and the context holds the canary token)
 CONTEXT_JSON: {"only": "PATTERN" or "", "list": bool, "limits": {...the policy's limits...},
                "host": {...facts the server measured outside: canary paths and token, ...}}
 
@@ -153,7 +155,7 @@ def _not_dumpable():
 
 def main(argv):
     global RESULT_FD
-    CONTEXT.update(json.loads(argv[1]) if len(argv) > 1 else {})
+    CONTEXT.update(json.loads(argv[1] if len(argv) > 1 else sys.stdin.read() or "{}"))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     # Run as a script this module is __main__: the probe modules' `from mcpx_probe import ...`
     # must find this copy, whose PROBES the loop below reads.
