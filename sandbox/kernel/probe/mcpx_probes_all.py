@@ -1,2 +1,3 @@
 """Imports every probe module; registration order is the table's order."""
 import probes_controls  # noqa: F401
+import probes_syscalls  # noqa: F401
