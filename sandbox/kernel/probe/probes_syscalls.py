@@ -65,7 +65,7 @@ def _join(parts):
 
 
 def _summary(prefix, answers, label, source):
-    """"prefix: a b -> ERR (source); c -> ERR2", naming the calls while that fits 120 chars."""
+    """Formats "PREFIX a b -> ERR (source); c -> ERR2", naming calls while that fits 120."""
     by_answer = {}
     for name, a in answers:
         by_answer.setdefault(a, []).append(name)
