@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "util/io.h"
@@ -86,8 +87,12 @@ class PlanBuilder {
   std::set<std::string> dirs_;
 };
 
+// Inodes are capped with the bytes (one per 4 KiB, at least 1024): tmpfs would otherwise allow
+// half of the host's RAM pages, and each empty file costs kernel memory without using `size`.
 std::string TmpfsOptions(uint64_t bytes, const char* mode) {
-  return "size=" + std::to_string(bytes) + ",mode=" + mode;
+  const uint64_t inodes = std::max<uint64_t>(1024, bytes / 4096);
+  return "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) +
+         ",mode=" + mode;
 }
 
 }  // namespace
