@@ -151,6 +151,13 @@ std::vector<ProbeRow> HostRows(const HostListeners& listeners, const std::string
   return rows;
 }
 
+// Whether the sandbox's cgroup will carry the policy's CPU quota.
+bool CpuLimited(const session::KernelConfig& config) {
+  if (config.cgroups == nullptr) return false;
+  const auto& c = config.cgroups->report().controllers;
+  return std::find(c.begin(), c.end(), "cpu") != c.end();
+}
+
 // The host paths the sandbox is built from: procfs names them in mountinfo (a known limit).
 nlohmann::json BindSources(const session::KernelConfig& config) {
   nlohmann::json out = {config.workspace, config.packages_dir, config.mpl_cache_dir,
@@ -184,7 +191,8 @@ nlohmann::json HostContext(const Options& opts, const session::KernelConfig& con
           {"inotify_max_user_instances", number_in("/proc/sys/fs/inotify/max_user_instances")},
           {"inotify_max_user_watches", number_in("/proc/sys/fs/inotify/max_user_watches")},
           {"sigpending_rlimit", static_cast<long>(sig.rlim_cur)},
-          {"landlock_abi", jail::LandlockAbi()}};
+          {"landlock_abi", jail::LandlockAbi()},
+          {"cpu_limit", CpuLimited(config)}};
 }
 
 // Reads the result lines from `results` until EOF, draining the sandbox's stdout and stderr
