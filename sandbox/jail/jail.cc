@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +58,13 @@ struct CloneArgs {
 std::string DefaultCgroupName() {
   static std::atomic<unsigned> counter{0};
   return "mcpx-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+// The CPU rate init enforces itself, in thousandths of a core (0: none).
+uint32_t InitCpuMillis(const Limits& limits, const CgroupManager* cgroups) {
+  if (CpuLimitBy(limits, cgroups) != "init") return 0;
+  const double millis = std::round(limits.cpus * 1000);  // the policy allows 0.01 to 1024 cores
+  return static_cast<uint32_t>(std::clamp(millis, 1.0, 1024.0 * 1000));
 }
 
 Code CodeForErrno(int err) {
@@ -251,6 +259,17 @@ Status WaitForChildReport(int fd) {
 
 }  // namespace
 
+// Both cgroup versions write cpu.max / cpu.cfs_quota_us exactly when the manager reports the cpu
+// controller (v2: delegated to us; v1: a cpu hierarchy we may write).
+std::string_view CpuLimitBy(const Limits& limits, const CgroupManager* cgroups) {
+  if (!(limits.cpus > 0)) return "";
+  if (cgroups != nullptr) {
+    const auto& have = cgroups->report().controllers;
+    if (std::find(have.begin(), have.end(), "cpu") != have.end()) return "cgroup";
+  }
+  return "init";
+}
+
 Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (!req.policy) return InvalidArgument("spawn: no policy");
   if (req.argv.empty() || req.argv.front().empty() || req.argv.front()[0] != '/') {
@@ -283,7 +302,8 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   UniqueFd parent_end(pair[0]);
   UniqueFd child_end(pair[1]);
 
-  // Init watches the process limit and says on this pipe when it struck.
+  // Init watches the process limit and says on this pipe when it struck; without a cgroup cpu
+  // quota it also holds the CPU rate.
   int note[2];
   if (pipe2(note, O_CLOEXEC) != 0) {
     return ErrnoStatus(Code::kResourceExhausted, "cannot create the init note pipe");
@@ -293,7 +313,9 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (fcntl(note[0], F_SETFL, O_NONBLOCK) != 0) {
     return ErrnoStatus(Code::kInternal, "cannot set up the init note pipe");
   }
-  plan.init = {ProcessLimit(policy.limits), note_write.get()};
+  plan.init = {ProcessLimit(policy.limits), note_write.get(),
+               InitCpuMillis(policy.limits, sb.cgroup ? req.cgroups : nullptr),
+               sysconf(_SC_CLK_TCK)};
 
   const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
   std::vector<UniqueFd> cgroup_tasks;

@@ -8,11 +8,16 @@
 // fork fail) it notes why on its note fd and SIGKILLs everything. A fork bomb then ends within a
 // tick instead of spinning at the limit until the cell's timeout, with or without a cgroup.
 //
+// Without a cgroup cpu quota it also bounds the CPU rate: its tick is then 100 ms, and on each it
+// charges the CPU time its namespace used (cpu_meter.h) and, while that exceeds the policy's
+// `cpus` per tick, keeps every other process of the namespace stopped (SIGSTOP, then SIGCONT once
+// paid for).
+//
 // It runs last in the child pipeline, so it is as confined as the code it starts: no
 // capabilities, no_new_privs, Landlock and seccomp are already in place. After starting the real
 // process it needs only clone, close_range/close, wait4, kill, exit_group, and for the watchdog
-// openat, setitimer, getdents64, lseek, newfstatat, write; the real process needs prlimit64 for
-// RLIMIT_AS without a cgroup (every Python profile allows them).
+// openat, read, setitimer, getdents64, lseek, newfstatat, write, tgkill; the real process needs
+// prlimit64 for RLIMIT_AS without a cgroup (every Python profile allows them).
 #pragma once
 
 #include <cstdint>
@@ -36,8 +41,12 @@ struct ExecPlan {
 void FinishExecPlan(ExecPlan& plan);
 
 struct InitWatch {
-  uint64_t task_limit = 0;  // 0: no watchdog
+  uint64_t task_limit = 0;  // 0: no task watchdog
   int note_fd = -1;         // kept open by init only; receives kInitNoteTaskLimit
+  // CPU rate in thousandths of a core that init enforces itself (cpu_meter.h); 0 when a cgroup
+  // cpu quota does it, or when there is no limit.
+  uint32_t cpu_millis = 0;
+  long clock_ticks = 0;  // sysconf(_SC_CLK_TCK), the unit of /proc/<pid>/stat's times
 };
 
 // The byte init writes on its note fd before it kills the namespace for the task limit.

@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -82,6 +85,20 @@ class JailTest : public ::testing::Test {
     req.fds = {{w.get(), 1}, {w.get(), 2}};
     ASSIGN_OR_RETURN(Sandbox sb, Spawn(req));
     return Started{std::move(sb), std::move(r)};
+  }
+
+  // Kill()s the sandbox; EOF on its pipe, whose write ends only its processes hold, proves that
+  // none of them survived init.
+  static void KillAndExpectNothingLeft(Started& started, const char* survivor) {
+    started.sb.Kill();
+    auto st = started.sb.Wait();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->signal, SIGKILL);
+    // Bounded only so a regression fails instead of hanging the suite.
+    pollfd pfd{started.out.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1, 20000), 1) << survivor;
+    char c;
+    EXPECT_EQ(read(started.out.get(), &c, 1), 0);
   }
 
   Run RunRequest(SpawnRequest req) {
@@ -466,15 +483,7 @@ TEST_F(JailTest, KillingInitEndsEveryProcess) {
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const int r = started->out.get();
   ASSERT_EQ(ReadLine(r), "ready\n");
-  started->sb.Kill();
-  auto st = started->sb.Wait();
-  ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->signal, SIGKILL);
-  // Bounded only so a regression fails instead of hanging the suite.
-  pollfd pfd{r, POLLIN, 0};
-  ASSERT_EQ(poll(&pfd, 1, 20000), 1) << "an orphan survived the sandbox's init";
-  char c;
-  EXPECT_EQ(read(r, &c, 1), 0);
+  KillAndExpectNothingLeft(*started, "an orphan survived the sandbox's init");
 }
 
 // Init's watchdog: without it these loops spin at the limit (forks and thread starts fail and are
@@ -527,6 +536,97 @@ TEST_F(JailTest, BelowTheProcessLimitNothingIsStopped) {
   EXPECT_EQ(run.exit.ShellCode(), 0) << run.out;
   EXPECT_FALSE(run.exit.task_limit);
   EXPECT_EQ(run.out, "done\n");
+}
+
+// Without a cgroup (none in these tests) init meters the namespace's CPU time and keeps it stopped
+// above the policy's rate. Two threads hash for 2 s of wall time (hashlib releases the GIL, so
+// they use two cores when they can) and print their CPU and wall time.
+constexpr char kTwoBusyThreads[] =
+    "import hashlib, resource, threading, time\n"
+    "def burn(seconds):\n"
+    "  end = time.monotonic() + seconds\n"
+    "  while time.monotonic() < end: hashlib.sha256(b'x' * 65536).digest()\n"
+    "start = time.monotonic()\n"
+    "ts = [threading.Thread(target=burn, args=(2,)) for _ in range(2)]\n"
+    "for t in ts: t.start()\n"
+    "for t in ts: t.join()\n"
+    "ru = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print('cpu %.3f wall %.3f' % (ru.ru_utime + ru.ru_stime, time.monotonic() - start))\n";
+
+TEST_F(JailTest, WithoutACgroupInitHoldsTheCpuRate) {
+  policy_->limits.cpus = 0.5;
+  Run run = RunPython(kTwoBusyThreads);
+  ASSERT_EQ(run.exit.ShellCode(), 0) << run.out;
+  double cpu = -1, wall = -1;
+  ASSERT_EQ(sscanf(run.out.c_str(), "cpu %lf wall %lf\n", &cpu, &wall), 2) << run.out;
+  // A containment bound, generous for a loaded machine and the 250 ms tick, not a speed target
+  // (unthrottled, two idle cores give about 4 s). The script's startup is in cpu, not in wall.
+  EXPECT_LE(cpu, 0.5 * wall * 1.5 + 0.3) << run.out;
+  EXPECT_GE(wall, 2.0) << run.out;
+}
+
+// A throttled sandbox (two busy threads at 0.1 cores: stopped most of the time) still gets its
+// SIGINT, once it runs again, and Kill() ends it at once.
+class ThrottledTest : public JailTest {
+ protected:
+  Result<Started> StartThrottled() {
+    policy_->limits.cpus = 0.1;
+    return StartWithPipe(Request({"/usr/bin/python3", "-u", "-c",
+                                  "import hashlib, threading, time\n"
+                                  "def burn():\n"
+                                  "  while True: hashlib.sha256(b'x' * 65536).digest()\n"
+                                  "for _ in range(2): threading.Thread(target=burn, daemon=True)"
+                                  ".start()\n"
+                                  "try:\n"
+                                  "  print('ready'); time.sleep(600)\n"
+                                  "except KeyboardInterrupt:\n"
+                                  "  print('interrupted')\n"}));
+  }
+
+  // Until init's child (the real process) is stopped: state T in its /proc/<pid>/stat.
+  static bool WaitUntilStopped(pid_t init) {
+    const std::string children =
+        "/proc/" + std::to_string(init) + "/task/" + std::to_string(init) + "/children";
+    for (int i = 0; i < 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::ifstream kids(children);
+      pid_t worker = 0;
+      if (!(kids >> worker)) continue;
+      std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
+      const std::string line((std::istreambuf_iterator<char>(stat)),
+                             std::istreambuf_iterator<char>());
+      const size_t paren = line.rfind(')');
+      if (paren != std::string::npos && line.compare(paren, 3, ") T") == 0) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(ThrottledTest, SigintStillBecomesKeyboardInterrupt) {
+  auto started = StartThrottled();
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const int r = started->out.get();
+  ASSERT_EQ(ReadLine(r), "ready\n");
+  ASSERT_TRUE(WaitUntilStopped(started->sb.pid)) << "init never stopped the busy sandbox";
+  ASSERT_TRUE(started->sb.Signal(SIGINT).ok());
+  pollfd pfd{r, POLLIN, 0};
+  if (poll(&pfd, 1, 20000) != 1) {
+    started->sb.Kill();
+    FAIL() << "no KeyboardInterrupt 20 s after SIGINT";
+  }
+  EXPECT_EQ(ReadAll(r), "interrupted\n");
+  auto st = started->sb.Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->ShellCode(), 0);
+}
+
+TEST_F(ThrottledTest, KillEndsIt) {
+  auto started = StartThrottled();
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const int r = started->out.get();
+  ASSERT_EQ(ReadLine(r), "ready\n");
+  ASSERT_TRUE(WaitUntilStopped(started->sb.pid)) << "init never stopped the busy sandbox";
+  KillAndExpectNothingLeft(*started, "a stopped process survived Kill()");
 }
 
 // Without a cgroup, RLIMIT_AS bounds the code's memory. Init must not be under it: it is a copy of
