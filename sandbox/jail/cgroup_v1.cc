@@ -121,7 +121,7 @@ class V1Manager final : public CgroupManager {
     report_.detail = "cgroup v1, controllers mounted: " + found;
     static constexpr char kFix[] =
         "cgroup v1 needs root: run the server as root or on a cgroup v2 system with delegation; "
-        "until then limits fall back to rlimits (RLIMIT_AS)";
+        "until then limits fall back to rlimits (RLIMIT_AS) and the sandbox's init (CPU rate)";
     if (own_.count("memory") == 0 || own_.count("pids") == 0) {
       report_.controllers.clear();
       report_.detail += " (memory and pids are needed)";

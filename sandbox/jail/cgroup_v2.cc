@@ -15,7 +15,7 @@ constexpr int kKillRounds = 2000;  // ~2 s of 1 ms rounds before giving up on a 
 constexpr char kDelegateFix[] =
     "start the server in a delegated scope: `systemd-run --user --scope -p Delegate=yes "
     "mcp-executor serve` (or set Delegate=yes for user@.service); until then limits fall back to "
-    "rlimits (RLIMIT_AS)";
+    "rlimits (RLIMIT_AS) and the sandbox's init (CPU rate)";
 
 std::vector<std::string> SplitWords(std::string_view text) {
   std::vector<std::string> out;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -143,6 +144,12 @@ std::vector<Row> Layers(const jail::MachineSupport& s, const jail::CgroupReport&
     std::string list;
     for (const auto& c : cg.controllers) list += (list.empty() ? "" : " ") + c;
     cgroup.detail += "; limits on " + list + "; sandboxes under " + cg.base;
+  }
+  if (!cg.usable ||
+      std::find(cg.controllers.begin(), cg.controllers.end(), "cpu") == cg.controllers.end()) {
+    cgroup.detail +=
+        "; no CPU quota: each sandbox's init meters its CPU time and stops it above the "
+        "policy's cpus (100 ms ticks)";
   }
   // A usable setup can still lack cpu: the manager names the fix without failing.
   if (cg.usable && !cg.fix.empty()) cgroup.fix = cg.fix;

@@ -151,11 +151,9 @@ std::vector<ProbeRow> HostRows(const HostListeners& listeners, const std::string
   return rows;
 }
 
-// Whether the sandbox's cgroup will carry the policy's CPU quota.
-bool CpuLimited(const session::KernelConfig& config) {
-  if (config.cgroups == nullptr) return false;
-  const auto& c = config.cgroups->report().controllers;
-  return std::find(c.begin(), c.end(), "cpu") != c.end();
+// What will bound the sandbox's CPU rate: its cgroup's quota or its init (jail.h).
+std::string CpuLimitBy(const session::KernelConfig& config) {
+  return std::string(jail::CpuLimitBy(config.policy->limits(), config.cgroups));
 }
 
 // The host paths the sandbox is built from: procfs names them in mountinfo (a known limit).
@@ -192,7 +190,8 @@ nlohmann::json HostContext(const Options& opts, const session::KernelConfig& con
           {"inotify_max_user_watches", number_in("/proc/sys/fs/inotify/max_user_watches")},
           {"sigpending_rlimit", static_cast<long>(sig.rlim_cur)},
           {"landlock_abi", jail::LandlockAbi()},
-          {"cpu_limit", CpuLimited(config)}};
+          {"cpu_limit", !CpuLimitBy(config).empty()},
+          {"cpu_limit_by", CpuLimitBy(config)}};
 }
 
 // Reads the result lines from `results` until EOF, draining the sandbox's stdout and stderr
