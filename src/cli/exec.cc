@@ -200,14 +200,14 @@ Result<int> Exec(const Options& opts) {
   if (audit) {
     const std::string& name = policy->name();
     if (opts.json) {
-      nlohmann::json j = {{"exit_code", status.ShellCode()},
-                          {"stdout", sink.streams[0]},
-                          {"stderr", sink.streams[1]},
-                          {"truncated", sink.truncated},
-                          {"policy", name},
-                          {"denied", audit->DeniedJson()}};
+      nlohmann::ordered_json j = {{"exit_code", status.ShellCode()},
+                                  {"stdout", sink.streams[0]},
+                                  {"stderr", sink.streams[1]},
+                                  {"truncated", sink.truncated},
+                                  {"policy", name},
+                                  {"denied", audit->DeniedJson()}};
       // The code's output may be any bytes: invalid UTF-8 becomes U+FFFD.
-      WriteStdout(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      WriteStdout(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
     } else {
       WriteStderr(audit->Report(name));
     }

@@ -158,10 +158,10 @@ std::string AuditRecorder::Report(const std::string& policy) const {
   return out;
 }
 
-nlohmann::json AuditRecorder::DeniedJson() const {
-  nlohmann::json out = nlohmann::json::array();
+nlohmann::ordered_json AuditRecorder::DeniedJson() const {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const DeniedSyscall& r : Denied()) {
-    nlohmann::json args = nlohmann::json::array();
+    nlohmann::ordered_json args = nlohmann::ordered_json::array();
     for (const uint64_t a : r.args) args.push_back(Hex(a));
     out.push_back({{"syscall", r.name},
                    {"nr", r.nr},

@@ -52,7 +52,7 @@ class AuditRecorder {
   std::vector<DeniedSyscall> Denied() const;
   // "audit: policy P denied ..." and one line a syscall, each ending in '\n'.
   std::string Report(const std::string& policy) const;
-  nlohmann::json DeniedJson() const;
+  nlohmann::ordered_json DeniedJson() const;
 
  private:
   AuditRecorder(UniqueFd page, std::string display_name, uint32_t lines)
