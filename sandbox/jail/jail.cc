@@ -218,26 +218,9 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
   return static_cast<pid_t>(pid);
 }
 
-// One message of the setup socket: a FailureRecord, or the listener note with its fd (`passed`).
+// One message of the setup socket: a FailureRecord, or a note with its fd (`passed`).
 ssize_t ReceiveReport(int fd, FailureRecord* rec, UniqueFd* passed) {
-  iovec iov{rec, sizeof(*rec)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  const ssize_t n = RetryEintr([&] { return recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
-  for (cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
-       c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received = -1;
-      memcpy(&received, CMSG_DATA(c), sizeof(int));
-      passed->reset(received);
-    }
-  }
-  return n;
+  return ReceiveWithFd(fd, rec, sizeof(*rec), passed, MSG_DONTWAIT);
 }
 
 // Until the child reports a failure or its real process has exec'd (EOF), at most

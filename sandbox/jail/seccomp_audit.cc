@@ -22,14 +22,6 @@ namespace {
 
 constexpr int kMaxErrno = 4095;  // the kernel's MAX_ERRNO
 
-#if defined(__x86_64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_AARCH64;
-#else
-#error "unsupported architecture"
-#endif
-
 // The kernel ranks actions by their signed top half: KILL_PROCESS (0x80000000) is the lowest,
 // ALLOW the highest; the lowest result of all filters wins.
 int32_t Rank(uint32_t action) { return static_cast<int32_t>(action & SECCOMP_RET_ACTION_FULL); }

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -38,19 +37,10 @@ def runner(request):
         pytest.skip("MCPX_BIN is not set (run through ctest)")
     if os.uname().machine != "x86_64":
         pytest.skip("the cells use x86_64 syscall numbers")
-    user = request.param
-    if os.geteuid() != 0 and user == "root":
-        pytest.skip("suite not running as root: the root case needs root")
-    uid = NOBODY if os.geteuid() == 0 and user != "root" else None
-    base = tempfile.mkdtemp(prefix="mcpx-audit-")
-    os.chmod(base, 0o755)
-    ws = os.path.join(base, "workspace")
-    state = os.path.join(base, "state")
-    os.mkdir(ws)
-    os.mkdir(state)
-    if uid is not None:
-        for p in (ws, state):
-            os.chown(p, NOBODY, NOBODY)
+    uid, skip = as_user.exec_user(request.param, NOBODY)
+    if skip:
+        pytest.skip(skip)
+    base, ws, state = as_user.exec_dirs("mcpx-audit-", uid)
 
     def run(*args, timeout=180):
         cmd, env = as_user.command(BIN, uid, ["exec", "--log-level", "error", "--workspace", ws,

@@ -22,16 +22,10 @@
 #include "jail/fd_passing.h"
 #include "jail/json_fields.h"
 #include "jail/seccomp_compiler.h"
+#include "seccomp_results.h"
 
 namespace mcpx::jail {
 namespace {
-
-#if !defined(__x86_64__)
-#error "these tests use x86_64 syscall numbers"
-#endif
-
-constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
-constexpr uint32_t Errno(int e) { return SECCOMP_RET_ERRNO | static_cast<uint32_t>(e); }
 
 seccomp_data Call(int nr, std::array<uint64_t, 6> args = {}, uint32_t arch = AUDIT_ARCH_X86_64) {
   seccomp_data d{};
@@ -146,8 +140,7 @@ TEST_F(AuditProgramsTest, InterpreterReadsTheCompiledProfile) {
   EXPECT_EQ(RunSeccompFilter(profile().insns, Call(SYS_syslog)), Errno(ENOSYS));
   EXPECT_EQ(RunSeccompFilter(profile().insns, Call(SYS_personality, {8})), kAllow);
   EXPECT_EQ(RunSeccompFilter(profile().insns, Call(SYS_personality, {0x40000})), Errno(ENOSYS));
-  EXPECT_EQ(RunSeccompFilter(profile().insns, Call(SYS_getpid, {}, AUDIT_ARCH_I386)),
-            SECCOMP_RET_KILL_PROCESS);
+  EXPECT_EQ(RunSeccompFilter(profile().insns, Call(SYS_getpid, {}, AUDIT_ARCH_I386)), kKillProcess);
 }
 
 TEST_F(AuditProgramsTest, ProfileNotifiesWhereItDenied) {
@@ -251,20 +244,14 @@ TEST_F(AuditProgramsTest, LiveDeniedCallIsNotifiedAndAnsweredWithTheProfilesErrn
   }
   close(sv[1]);
   char note = 0;
-  iovec iov{&note, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ASSERT_EQ(recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC), 1);
-  int listener = -1;
-  memcpy(&listener, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+  UniqueFd listener;
+  ASSERT_EQ(ReceiveWithFd(sv[0], &note, 1, &listener, 0), 1);
+  ASSERT_EQ(note, kSeccompListenerNote);
+  ASSERT_TRUE(listener);
   close(sv[0]);
 
   std::vector<SeccompNotice> seen;
-  SeccompAuditor auditor(UniqueFd(listener), profile(),
+  SeccompAuditor auditor(std::move(listener), profile(),
                          [&](const SeccompNotice& n, const SeccompAuditor& a) {
                            EXPECT_TRUE(a.StillWaiting(n.id));
                            seen.push_back(n);

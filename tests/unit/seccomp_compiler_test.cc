@@ -17,17 +17,10 @@
 
 #include "jail/policy.h"
 #include "jail/seccomp_audit.h"
+#include "seccomp_results.h"
 
 namespace mcpx::jail {
 namespace {
-
-#if !defined(__x86_64__)
-#error "these tests use x86_64 syscall numbers"
-#endif
-
-constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
-constexpr uint32_t kKillProcess = SECCOMP_RET_KILL_PROCESS;
-constexpr uint32_t Errno(int e) { return SECCOMP_RET_ERRNO | static_cast<uint32_t>(e); }
 
 struct Call {
   int nr;
