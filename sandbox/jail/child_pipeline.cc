@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "jail/caps.h"
+#include "jail/fd_passing.h"
 #include "jail/net.h"
 #include "util/io.h"
 
@@ -167,12 +168,20 @@ ChildFailure NoNewPrivs() {
   return ChildOk();
 }
 
-ChildFailure InstallSeccomp(const std::vector<SeccompProgram>& programs) {
+// An audited sandbox's last program (seccomp_audit.h) makes the call return its listener: it
+// goes to the server at once and is closed here, before anything else runs, so that no process
+// of the sandbox ever holds it (one could answer its own notifications). The sendmsg already
+// passes through the audited profile; AuditPrograms has checked that it allows it.
+ChildFailure InstallSeccomp(const std::vector<SeccompProgram>& programs, int report_fd) {
   for (const SeccompProgram& p : programs) {
     const sock_fprog prog = p.fprog();
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog) != 0) {
-      return ChildFail("install seccomp filter");
-    }
+    const long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog);
+    if (rc < 0) return ChildFail("install seccomp filter");
+    if ((p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) == 0) continue;
+    const int listener = static_cast<int>(rc);
+    const int err = SendFdToParent(report_fd, kSeccompListenerNote, listener);
+    close(listener);
+    if (err != 0) return ChildFail("send the seccomp audit listener", err);
   }
   return ChildOk();
 }
@@ -241,8 +250,9 @@ void RunChild(ChildPlan& plan, int sync_fd) {
   // After pivot_root: Landlock rules hold the new root's paths.
   STEP(LandlockInChild(plan.landlock));
   STEP(ClearCapsInChild());
-  // Last: every syscall above is done and need not be allowed by the policy.
-  STEP(InstallSeccomp(plan.seccomp));
+  // Last: every syscall above is done and need not be allowed by the policy. Audited, from here
+  // on a call the profile denies waits for the server's answer (Spawn serves them meanwhile).
+  STEP(InstallSeccomp(plan.seccomp, sync_fd));
   RunInit(plan.exec, plan.rlimits, plan.init, sync_fd);
 }
 

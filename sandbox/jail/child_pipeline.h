@@ -47,11 +47,13 @@ struct ChildPlan {
   UserNsLimitPlan userns_limits;
   int last_cap = 40;
   LandlockPlan landlock;
-  std::vector<SeccompProgram> seccomp;  // installed in this order
-  std::vector<FdMapping> fds;           // sorted by child_fd, child_fd unique
-  std::vector<int> fd_scratch;          // fds.size() slots for the child's temporary copies
-  AddressRange server_args;  // the server's argv strings, wiped so /proc/1/cmdline shows none
-  uint16_t listen_port = 0;  // ListenerToParentInChild (net.h); 0: none
+  // Installed in this order. A program flagged SECCOMP_FILTER_FLAG_NEW_LISTENER (an audited
+  // sandbox's profile, seccomp_audit.h) sends its listener to the parent and closes it.
+  std::vector<SeccompProgram> seccomp;
+  std::vector<FdMapping> fds;   // sorted by child_fd, child_fd unique
+  std::vector<int> fd_scratch;  // fds.size() slots for the child's temporary copies
+  AddressRange server_args;     // the server's argv strings, wiped so /proc/1/cmdline shows none
+  uint16_t listen_port = 0;     // ListenerToParentInChild (net.h); 0: none
   ExecPlan exec;
   InitWatch init;  // init.note_fd: a parent fd, moved next to the sync fd by MapFds
 };

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jail/caps.h"
+#include "jail/fd_passing.h"
 #include "jail/landlock.h"
 #include "jail/mounts.h"
 #include "jail/net.h"
@@ -161,7 +162,11 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
                                      .writable = std::move(writable)},
                                     landlock_abi);
 
-  plan.seccomp = policy.seccomp_programs;
+  if (req.seccomp_audit) {
+    ASSIGN_OR_RETURN(plan.seccomp, AuditPrograms(policy.seccomp_programs));
+  } else {
+    plan.seccomp = policy.seccomp_programs;
+  }
 
   plan.fds = req.fds;
   RETURN_IF_ERROR(ValidateFds(plan.fds));
@@ -221,40 +226,38 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
   return static_cast<pid_t>(pid);
 }
 
-// One message of the setup socket: a FailureRecord, or the listener note with its fd (`passed`).
+// One message of the setup socket: a FailureRecord, or a note with its fd (`passed`).
 ssize_t ReceiveReport(int fd, FailureRecord* rec, UniqueFd* passed) {
-  iovec iov{rec, sizeof(*rec)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  const ssize_t n = RetryEintr([&] { return recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
-  for (cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
-       c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received = -1;
-      memcpy(&received, CMSG_DATA(c), sizeof(int));
-      passed->reset(received);
-    }
-  }
-  return n;
+  return ReceiveWithFd(fd, rec, sizeof(*rec), passed, MSG_DONTWAIT);
 }
 
 // Until the child reports a failure or its real process has exec'd (EOF), at most
-// kSetupDeadlineMs. On a timeout the caller's Sandbox kills and reaps the child.
-Status WaitForChildReport(int fd) {
-  const int r = PollUntil(fd, POLLIN, EventLoop::NowMs() + kSetupDeadlineMs);
-  if (r < 0)
-    return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
-  if (r == 0) {
-    return {Code::kDeadlineExceeded, "sandbox setup did not finish within " +
-                                         std::to_string(kSetupDeadlineMs / 1000) +
-                                         " s; the stuck sandbox was killed"};
+// kSetupDeadlineMs. On a timeout the caller's Sandbox kills and reaps the child. An audited
+// sandbox's notifications are answered meanwhile: the setup's last steps run under the audited
+// profile and would wait for their answer forever.
+Status WaitForChildReport(int fd, SeccompAuditor* audit) {
+  const int64_t deadline = EventLoop::NowMs() + kSetupDeadlineMs;
+  for (;;) {
+    if (audit == nullptr) {
+      const int r = PollUntil(fd, POLLIN, deadline);
+      if (r > 0) return Status::Ok();
+      if (r < 0) break;
+      return {Code::kDeadlineExceeded, "sandbox setup did not finish within " +
+                                           std::to_string(kSetupDeadlineMs / 1000) +
+                                           " s; the stuck sandbox was killed"};
+    }
+    pollfd fds[2] = {{fd, POLLIN, 0}, {audit->fd(), POLLIN, 0}};
+    const int64_t left = deadline - EventLoop::NowMs();
+    const int r = poll(fds, 2, static_cast<int>(std::max<int64_t>(left, 0)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if ((fds[1].revents & POLLIN) != 0) RETURN_IF_ERROR(audit->ServeOne());
+    if (fds[0].revents != 0) return Status::Ok();
+    // The listener hung up (no task left under the filter): the report socket decides now.
+    if ((fds[1].revents & (POLLHUP | POLLERR)) != 0) audit = nullptr;
+    if (r == 0) audit = nullptr;  // past the deadline: one last PollUntil says so
   }
-  return Status::Ok();
+  return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
 }
 
 }  // namespace
@@ -350,24 +353,31 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   FailureRecord rec;
   ssize_t n = 0;
   for (;;) {
-    RETURN_IF_ERROR(WaitForChildReport(parent_end.get()));
+    RETURN_IF_ERROR(WaitForChildReport(parent_end.get(), sb.audit.get()));
     UniqueFd passed;
     n = ReceiveReport(parent_end.get(), &rec, &passed);
     if (n < 0) {
       return ErrnoStatus(Code::kInternal, "sandbox setup: cannot read the child's report");
     }
     if (n != 1) break;
-    // The listener message (net.h): once, and only when asked for.
-    if (!passed || req.listen_port == 0 || sb.listener ||
-        reinterpret_cast<const char*>(&rec)[0] != kListenerNote) {
+    // An fd the child hands over (fd_passing.h): each once, and only when asked for.
+    const char what = reinterpret_cast<const char*>(&rec)[0];
+    if (passed && what == kListenerNote && req.listen_port != 0 && !sb.listener) {
+      sb.listener = std::move(passed);
+    } else if (passed && what == kSeccompListenerNote && req.seccomp_audit && !sb.audit) {
+      sb.audit = std::make_unique<SeccompAuditor>(std::move(passed), policy.seccomp_programs[1],
+                                                  req.audit_hook);
+    } else {
       return Internal("sandbox setup: unexpected message from the child");
     }
-    sb.listener = std::move(passed);
   }
   if (n == 0) {
     // EOF: the real process has exec'd (its copy closed at execve)
     if (req.listen_port != 0 && !sb.listener) {
       return Internal("sandbox setup: the child sent no proxy socket");
+    }
+    if (req.seccomp_audit && !sb.audit) {
+      return Internal("sandbox setup: the child sent no seccomp audit listener");
     }
     return sb;
   }
@@ -396,6 +406,7 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       seccomp(other.seccomp),
       ids(other.ids),
       listener(std::move(other.listener)),
+      audit(std::move(other.audit)),
       exit_(other.exit_),
       init_note_(std::move(other.init_note_)) {}
 
@@ -409,6 +420,7 @@ Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
     seccomp = other.seccomp;
     ids = other.ids;
     listener = std::move(other.listener);
+    audit = std::move(other.audit);
     exit_ = other.exit_;
     init_note_ = std::move(other.init_note_);
   }

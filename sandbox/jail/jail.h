@@ -23,6 +23,7 @@
 #include "jail/cgroup.h"
 #include "jail/child_pipeline.h"
 #include "jail/policy.h"
+#include "jail/seccomp_audit.h"
 #include "jail/seccomp_compiler.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
@@ -49,6 +50,14 @@ struct SpawnRequest {
   // A listening socket on 127.0.0.1:listen_port inside the sandbox's net namespace, handed to
   // the caller in Sandbox::listener (the installer's proxy port). 0: none.
   uint16_t listen_port = 0;
+
+  // Audit the policy's seccomp profile (`exec --audit`, seccomp_audit.h): its denials become
+  // notifications, answered with the profile's errno by Sandbox::audit, which calls
+  // `audit_hook` for each one first. Spawn serves them itself until it returns (the setup's own
+  // calls are audited too); after that the caller polls audit->fd() and calls ServeOne(), until
+  // the sandbox has exited: a denied call blocks until it is answered.
+  bool seccomp_audit = false;
+  SeccompAuditor::Hook audit_hook;
 
   CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
   std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
@@ -80,6 +89,7 @@ class Sandbox {
   bool seccomp = false;
   IdMap ids;
   UniqueFd listener;  // SpawnRequest::listen_port's socket, listening inside the namespace
+  std::unique_ptr<SeccompAuditor> audit;  // SpawnRequest::seccomp_audit's listener and profile
 
   // Sends `sig` to init, which forwards SIGINT/SIGTERM/SIGHUP/SIGUSR1/SIGUSR2 to the process.
   Status Signal(int sig) const;

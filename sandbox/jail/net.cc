@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "jail/fd_passing.h"
+
 namespace mcpx::jail {
 
 ChildFailure LoopbackUpInChild() {
@@ -38,21 +40,8 @@ ChildFailure ListenerToParentInChild(uint16_t port, int report_fd) {
   if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
       listen(fd, 64) != 0) {
     f = ChildFail("listen on the proxy port");
-  } else {
-    char note = kListenerNote;
-    iovec iov{&note, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    if (sendmsg(report_fd, &msg, MSG_NOSIGNAL) != 1) f = ChildFail("send the proxy port");
+  } else if (SendFdToParent(report_fd, kListenerNote, fd) != 0) {
+    f = ChildFail("send the proxy port");
   }
   close(fd);  // the message holds the socket until the parent receives it
   return f;

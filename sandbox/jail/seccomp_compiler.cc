@@ -114,14 +114,6 @@ Status AddRule(scmp_filter_ctx ctx, uint32_t action, int nr, const std::vector<s
 
 static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "argument offsets below assume little endian");
 
-#if defined(__x86_64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_AARCH64;
-#else
-#error "unsupported architecture"
-#endif
-
 constexpr uint32_t kX32SyscallBit = 0x40000000;
 constexpr uint32_t kCloneNamespaceFlags = 0x7E020000;  // CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET}
 constexpr uint32_t kTiocsti = 0x5412;

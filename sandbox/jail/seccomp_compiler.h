@@ -1,7 +1,10 @@
 // Compiles seccomp filters in the parent; the post-fork child only installs the bytes.
 #pragma once
 
+#include <linux/audit.h>
 #include <linux/filter.h>
+
+#include <cstdint>
 
 #include <vector>
 
@@ -9,6 +12,15 @@
 #include "util/status.h"
 
 namespace mcpx::jail {
+
+// seccomp_data.arch of this machine's native syscalls.
+#if defined(__x86_64__)
+inline constexpr uint32_t kNativeArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+inline constexpr uint32_t kNativeArch = AUDIT_ARCH_AARCH64;
+#else
+#error "unsupported architecture"
+#endif
 
 // A classic-BPF program ready for seccomp(SECCOMP_SET_MODE_FILTER).
 //

@@ -105,3 +105,26 @@ def command(binary, uid, args=()):
         return [binary, *args], {}
     path, env = runnable(binary, uid)
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", path, *args], env
+
+
+def exec_user(user, nobody=65534):
+    """(uid, skip reason) for a suite's "root" or "unprivileged" case: "root" runs as the caller
+    and needs root; "unprivileged" runs as `nobody` when the suite is root, else as the caller."""
+    if user == "root" and os.geteuid() != 0:
+        return None, "suite not running as root: the root case needs root"
+    return (nobody if os.geteuid() == 0 and user != "root" else None), None
+
+
+def exec_dirs(prefix, uid):
+    """(base, workspace, state dir) for `exec` run as uid: a new folder that every uid can
+    search, holding a workspace and a state dir owned by uid (None: the caller). The caller
+    removes base."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o755)
+    ws = os.path.join(base, "workspace")
+    state = os.path.join(base, "state")
+    for p in (ws, state):
+        os.mkdir(p)
+        if uid is not None:
+            os.chown(p, uid, uid)
+    return base, ws, state

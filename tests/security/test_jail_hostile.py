@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 
 import pytest
 
@@ -23,19 +22,10 @@ NOBODY = 65534
 def runner(request):
     if not BIN:
         pytest.skip("MCPX_BIN is not set (run through ctest)")
-    user = request.param
-    if os.geteuid() != 0 and user == "root":
-        pytest.skip("suite not running as root: the root case needs root")
-    uid = NOBODY if os.geteuid() == 0 and user != "root" else None
-    base = tempfile.mkdtemp(prefix="mcpx-hostile-")
-    os.chmod(base, 0o755)
-    ws = os.path.join(base, "workspace")
-    state = os.path.join(base, "state")
-    os.mkdir(ws)
-    os.mkdir(state)
-    if uid is not None:
-        for p in (ws, state):
-            os.chown(p, NOBODY, NOBODY)
+    uid, skip = as_user.exec_user(request.param, NOBODY)
+    if skip:
+        pytest.skip(skip)
+    base, ws, state = as_user.exec_dirs("mcpx-hostile-", uid)
 
     def run(code, timeout=180):
         # As uid 65534 from a staged copy when it cannot reach this checkout (as_user.py).
@@ -44,7 +34,7 @@ def runner(request):
         env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=base)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
-    run.user = user
+    run.user = request.param
     run.workspace = ws
     yield run
     shutil.rmtree(base, ignore_errors=True)

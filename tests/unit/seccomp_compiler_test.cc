@@ -1,5 +1,6 @@
-// Checks compiled seccomp programs without forking: a small classic-BPF interpreter runs each
-// program on synthetic seccomp_data and the test looks at the returned action.
+// Checks compiled seccomp programs without forking: the classic-BPF interpreter of
+// jail/seccomp_audit.h runs each program on synthetic seccomp_data and the test looks at the
+// returned action.
 #include "jail/seccomp_compiler.h"
 
 #include <gtest/gtest.h>
@@ -15,17 +16,11 @@
 #include <string>
 
 #include "jail/policy.h"
+#include "jail/seccomp_audit.h"
+#include "seccomp_results.h"
 
 namespace mcpx::jail {
 namespace {
-
-#if !defined(__x86_64__)
-#error "these tests use x86_64 syscall numbers"
-#endif
-
-constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
-constexpr uint32_t kKillProcess = SECCOMP_RET_KILL_PROCESS;
-constexpr uint32_t Errno(int e) { return SECCOMP_RET_ERRNO | static_cast<uint32_t>(e); }
 
 struct Call {
   int nr;
@@ -33,113 +28,15 @@ struct Call {
   uint32_t arch = AUDIT_ARCH_X86_64;
 };
 
-// Runs a seccomp BPF program the way the kernel does (seccomp_data as the packet, 32-bit loads).
-// Returns nullopt on anything the kernel's checker would refuse.
+// The program run on synthetic seccomp_data by the interpreter exec --audit answers with
+// (seccomp_audit.h; its own tests are in seccomp_audit_test.cc). nullopt on anything the
+// kernel's checker would refuse.
 std::optional<uint32_t> RunBpf(const SeccompProgram& prog, const Call& call) {
   seccomp_data data{};
   data.nr = call.nr;
   data.arch = call.arch;
   for (size_t i = 0; i < 6; ++i) data.args[i] = call.args[i];
-  unsigned char packet[sizeof(data)];
-  std::memcpy(packet, &data, sizeof(data));
-
-  uint32_t a = 0, x = 0;
-  uint32_t mem[BPF_MEMWORDS] = {};
-  const auto& p = prog.insns;
-  for (size_t pc = 0; pc < p.size(); ++pc) {
-    const sock_filter& in = p[pc];
-    const uint32_t src = BPF_SRC(in.code) == BPF_X ? x : in.k;
-    switch (BPF_CLASS(in.code)) {
-      case BPF_LD:
-        if (in.code == (BPF_LD | BPF_W | BPF_ABS)) {
-          if (in.k % 4 != 0 || in.k + 4 > sizeof(packet)) return std::nullopt;
-          std::memcpy(&a, packet + in.k, 4);
-        } else if (in.code == (BPF_LD | BPF_IMM)) {
-          a = in.k;
-        } else if (in.code == (BPF_LD | BPF_MEM) && in.k < BPF_MEMWORDS) {
-          a = mem[in.k];
-        } else {
-          return std::nullopt;
-        }
-        break;
-      case BPF_LDX:
-        if (in.code == (BPF_LDX | BPF_IMM))
-          x = in.k;
-        else if (in.code == (BPF_LDX | BPF_MEM) && in.k < BPF_MEMWORDS)
-          x = mem[in.k];
-        else
-          return std::nullopt;
-        break;
-      case BPF_ST:
-        if (in.k >= BPF_MEMWORDS) return std::nullopt;
-        mem[in.k] = a;
-        break;
-      case BPF_STX:
-        if (in.k >= BPF_MEMWORDS) return std::nullopt;
-        mem[in.k] = x;
-        break;
-      case BPF_ALU:
-        switch (BPF_OP(in.code)) {
-          case BPF_AND:
-            a &= src;
-            break;
-          case BPF_OR:
-            a |= src;
-            break;
-          case BPF_ADD:
-            a += src;
-            break;
-          case BPF_SUB:
-            a -= src;
-            break;
-          case BPF_LSH:
-            a = src < 32 ? a << src : 0;
-            break;
-          case BPF_RSH:
-            a = src < 32 ? a >> src : 0;
-            break;
-          default:
-            return std::nullopt;
-        }
-        break;
-      case BPF_JMP: {
-        if (BPF_OP(in.code) == BPF_JA) {
-          pc += in.k;
-          break;
-        }
-        bool cond = false;
-        switch (BPF_OP(in.code)) {
-          case BPF_JEQ:
-            cond = a == src;
-            break;
-          case BPF_JGT:
-            cond = a > src;
-            break;
-          case BPF_JGE:
-            cond = a >= src;
-            break;
-          case BPF_JSET:
-            cond = (a & src) != 0;
-            break;
-          default:
-            return std::nullopt;
-        }
-        pc += cond ? in.jt : in.jf;
-        break;
-      }
-      case BPF_RET:
-        return BPF_RVAL(in.code) == BPF_A ? a : in.k;
-      case BPF_MISC:
-        if (BPF_MISCOP(in.code) == BPF_TAX)
-          x = a;
-        else
-          a = x;
-        break;
-      default:
-        return std::nullopt;
-    }
-  }
-  return std::nullopt;  // fell off the end: the kernel refuses such programs
+  return RunSeccompFilter(prog.insns, data);
 }
 
 Call Sys(int nr, std::array<uint64_t, 6> args = {}) { return Call{nr, args}; }
