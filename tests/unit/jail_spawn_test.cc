@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 
@@ -593,8 +592,8 @@ class ThrottledTest : public JailTest {
       pid_t worker = 0;
       if (!(kids >> worker)) continue;
       std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
-      const std::string line((std::istreambuf_iterator<char>(stat)),
-                             std::istreambuf_iterator<char>());
+      std::string line;
+      std::getline(stat, line);
       const size_t paren = line.rfind(')');
       if (paren != std::string::npos && line.compare(paren, 3, ") T") == 0) return true;
     }
