@@ -568,18 +568,24 @@ TEST_F(JailTest, WithoutACgroupInitHoldsTheCpuRate) {
 // SIGINT, once it runs again, and Kill() ends it at once.
 class ThrottledTest : public JailTest {
  protected:
+  // Starts the sandbox and returns once init has stopped it (after its 'ready').
   Result<Started> StartThrottled() {
     policy_->limits.cpus = 0.1;
-    return StartWithPipe(Request({"/usr/bin/python3", "-u", "-c",
-                                  "import hashlib, threading, time\n"
-                                  "def burn():\n"
-                                  "  while True: hashlib.sha256(b'x' * 65536).digest()\n"
-                                  "for _ in range(2): threading.Thread(target=burn, daemon=True)"
-                                  ".start()\n"
-                                  "try:\n"
-                                  "  print('ready'); time.sleep(600)\n"
-                                  "except KeyboardInterrupt:\n"
-                                  "  print('interrupted')\n"}));
+    ASSIGN_OR_RETURN(
+        Started started,
+        StartWithPipe(Request({"/usr/bin/python3", "-u", "-c",
+                               "import hashlib, threading, time\n"
+                               "def burn():\n"
+                               "  while True: hashlib.sha256(b'x' * 65536).digest()\n"
+                               "for _ in range(2): threading.Thread(target=burn, daemon=True)"
+                               ".start()\n"
+                               "try:\n"
+                               "  print('ready'); time.sleep(600)\n"
+                               "except KeyboardInterrupt:\n"
+                               "  print('interrupted')\n"})));
+    if (ReadLine(started.out.get()) != "ready\n") return Internal("no 'ready' from the sandbox");
+    if (!WaitUntilStopped(started.sb.pid)) return Internal("init never stopped the busy sandbox");
+    return started;
   }
 
   // Until init's child (the real process) is stopped: state T in its /proc/<pid>/stat.
@@ -605,8 +611,6 @@ TEST_F(ThrottledTest, SigintStillBecomesKeyboardInterrupt) {
   auto started = StartThrottled();
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const int r = started->out.get();
-  ASSERT_EQ(ReadLine(r), "ready\n");
-  ASSERT_TRUE(WaitUntilStopped(started->sb.pid)) << "init never stopped the busy sandbox";
   ASSERT_TRUE(started->sb.Signal(SIGINT).ok());
   pollfd pfd{r, POLLIN, 0};
   if (poll(&pfd, 1, 20000) != 1) {
@@ -622,9 +626,6 @@ TEST_F(ThrottledTest, SigintStillBecomesKeyboardInterrupt) {
 TEST_F(ThrottledTest, KillEndsIt) {
   auto started = StartThrottled();
   ASSERT_TRUE(started.ok()) << started.status().ToString();
-  const int r = started->out.get();
-  ASSERT_EQ(ReadLine(r), "ready\n");
-  ASSERT_TRUE(WaitUntilStopped(started->sb.pid)) << "init never stopped the busy sandbox";
   KillAndExpectNothingLeft(*started, "a stopped process survived Kill()");
 }
 
