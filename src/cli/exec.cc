@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -17,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/exec_audit.h"
 #include "cli/output.h"
+#include "cli/sandbox_setup.h"
 #include "jail/cgroup.h"
 #include "jail/jail.h"
 #include "jail/policy.h"
@@ -50,19 +50,6 @@ Result<std::string> ReadCode(const Options& opts) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-Result<std::string> EnsureDir(const std::string& path, const char* what) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) {
-    return Status(Code::kFailedPrecondition,
-                  std::string("cannot create ") + what + " " + path + ": " + ec.message(),
-                  ec.value());
-  }
-  const auto abs = std::filesystem::canonical(path, ec);
-  if (ec) return Status(Code::kNotFound, std::string("cannot resolve ") + what + " " + path);
-  return abs.string();
 }
 
 void WriteStderr(std::string_view text) { (void)WriteAll(STDERR_FILENO, text); }
@@ -125,17 +112,9 @@ Result<int> Exec(const Options& opts) {
                    session::LoadServerPolicy(opts.policy, opts.policies_dir()));
   ASSIGN_OR_RETURN(std::string workspace, EnsureDir(opts.workspace, "workspace"));
 
-  std::unique_ptr<jail::CgroupManager> cgroups = jail::CgroupManager::Detect();
-  if (!cgroups->report().usable) {
-    spdlog::warn("cgroup limits unavailable ({}); memory is bounded by RLIMIT_AS instead",
-                 cgroups->report().detail);
-    cgroups.reset();
-  }
   // The same sandbox, mounts and environment as a server's kernels (session/runtime.h).
-  ASSIGN_OR_RETURN(session::KernelConfig config,
-                   session::MakeKernelConfig(
-                       policy, {opts.rootfs_dir(), opts.kernel_dir(), opts.state_dir, workspace},
-                       cgroups.get()));
+  ASSIGN_OR_RETURN(SandboxSetup setup, PrepareSandbox(opts, policy, workspace));
+  const session::KernelConfig& config = setup.config;
 
   int out_pipe[2];
   int err_pipe[2];
