@@ -108,13 +108,21 @@ def _describe_end(status):
     return "exited %d without a result" % os.WEXITSTATUS(status)
 
 
-def run_one(p):
+def fork_with_pipe(child_main):
+    """Forks a child that runs child_main(write fd) and must end with os._exit; returns
+    (pid, read fd) in the parent."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _run_child(p, w)
+        child_main(w)
+        os._exit(0)
     os.close(w)
+    return pid, r
+
+
+def run_one(p):
+    pid, r = fork_with_pipe(lambda w: _run_child(p, w))
     chunks, deadline, status = [], time.monotonic() + p["timeout"], None
     while True:
         left = deadline - time.monotonic()

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 
-from mcpx_probe import Skip, contained, escaped, host, limits, probe
+from mcpx_probe import Skip, contained, escaped, fork_with_pipe, host, limits, probe
 
 MiB = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -218,12 +218,7 @@ def _allocate(cap_mib, w):
 def memory_bomb():
     limit = _limit("memory_mb")
     cap = limit + 64  # never more than limit + 64 MiB (+ the runner's own few MiB)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        _allocate(cap, w)
-    os.close(w)
+    pid, r = fork_with_pipe(lambda w: _allocate(cap, w))
     data = b""
     while True:
         chunk = os.read(r, 4096)
