@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -70,6 +71,37 @@ std::string ReadSmallFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// What each run sets up on the host and removes afterwards: a fresh workspace (probes write and
+// plant there), a canary folder beside it, and the canary token, also in our own environment.
+struct Scene {
+  std::string dir, workspace, canary_dir, token;
+  ~Scene() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+Result<std::unique_ptr<Scene>> SetUpScene(const std::string& state_dir) {
+  ASSIGN_OR_RETURN(std::string state, EnsureDir(state_dir, "state dir"));
+  std::string tmpl = state + "/probe-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return ErrnoStatus(Code::kFailedPrecondition, "cannot create a folder in " + state);
+  }
+  auto scene = std::make_unique<Scene>();
+  scene->dir = tmpl;
+  ASSIGN_OR_RETURN(scene->workspace, EnsureDir(scene->dir + "/workspace", "workspace"));
+  scene->canary_dir = scene->dir + "/canary";
+  scene->token = RandomHex(16);
+  std::error_code ec;
+  fs::create_directory(scene->canary_dir, ec);
+  std::ofstream(scene->canary_dir + "/secret") << scene->token;
+  if (ec || ReadSmallFile(scene->canary_dir + "/secret") != scene->token) {
+    return Status(Code::kFailedPrecondition, "cannot write the canary in " + scene->dir);
+  }
+  setenv("MCPX_PROBE_CANARY", scene->token.c_str(), 1);
+  return scene;
 }
 
 // Listeners the sandbox must not reach: 127.0.0.1:<port> and an abstract unix socket.
@@ -138,8 +170,7 @@ ProbeRow CanaryRow(const std::string& dir, const std::string& token) {
   return row;
 }
 
-std::vector<ProbeRow> HostRows(const HostListeners& listeners, const std::string& canary_dir,
-                               const std::string& token) {
+std::vector<ProbeRow> HostRows(const HostListeners& listeners, const Scene& scene) {
   std::vector<ProbeRow> rows;
   rows.push_back(ListenerRow(listeners.tcp.get(), "host.loopback-listener",
                              "nothing reached a listener on the host's 127.0.0.1",
@@ -147,7 +178,7 @@ std::vector<ProbeRow> HostRows(const HostListeners& listeners, const std::string
   rows.push_back(ListenerRow(listeners.unix_abstract.get(), "host.abstract-listener",
                              "nothing reached the host's abstract unix socket",
                              "@" + listeners.abstract_name));
-  rows.push_back(CanaryRow(canary_dir, token));
+  rows.push_back(CanaryRow(scene.canary_dir, scene.token));
   return rows;
 }
 
@@ -165,8 +196,7 @@ nlohmann::json BindSources(const session::KernelConfig& config) {
 }
 
 nlohmann::json HostContext(const Options& opts, const session::KernelConfig& config,
-                           const std::string& canary_dir, const std::string& token,
-                           const HostListeners& listeners) {
+                           const Scene& scene, const HostListeners& listeners) {
   auto number_in = [](const char* path) -> long {
     return std::strtol(ReadSmallFile(path).c_str(), nullptr, 10);
   };
@@ -181,8 +211,8 @@ nlohmann::json HostContext(const Options& opts, const session::KernelConfig& con
           {"workspace", config.workspace},
           {"binds", BindSources(config)},
           {"cwd", fs::current_path(ec).string()},
-          {"canary_dir", canary_dir},
-          {"canary_token", token},
+          {"canary_dir", scene.canary_dir},
+          {"canary_token", scene.token},
           {"server_pid", getpid()},
           {"loopback_port", listeners.port},
           {"abstract_socket", listeners.abstract_name},
@@ -266,37 +296,16 @@ Result<int> Probe(const Options& opts) {
   if (opts.log_level == "info") spdlog::set_level(spdlog::level::warn);
   ASSIGN_OR_RETURN(session::ServerPolicyPtr policy,
                    session::LoadServerPolicy(opts.policy, opts.policies_dir()));
-  ASSIGN_OR_RETURN(std::string state, EnsureDir(opts.state_dir, "state dir"));
-  // A fresh workspace and canary for each run, removed after it: probes write and plant there.
-  std::string tmpl = state + "/probe-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    return ErrnoStatus(Code::kFailedPrecondition, "cannot create a folder in " + state);
-  }
-  const std::string run_dir = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{run_dir};
-  ASSIGN_OR_RETURN(std::string workspace, EnsureDir(run_dir + "/workspace", "workspace"));
-  const std::string canary_dir = run_dir + "/canary";
-  const std::string token = RandomHex(16);
-  fs::create_directory(canary_dir);
-  std::ofstream(canary_dir + "/secret") << token;
-  setenv("MCPX_PROBE_CANARY", token.c_str(), 1);
-  ASSIGN_OR_RETURN(HostListeners listeners, ListenOnHost(token));
-
+  ASSIGN_OR_RETURN(std::unique_ptr<Scene> scene, SetUpScene(opts.state_dir));
+  ASSIGN_OR_RETURN(HostListeners listeners, ListenOnHost(scene->token));
   ProbeRun run;
   run.policy = policy->name();
   run.server_user = geteuid() == 0 ? "root" : "uid " + std::to_string(geteuid());
-  ASSIGN_OR_RETURN(SandboxSetup setup, PrepareSandbox(opts, policy, workspace));
-  const nlohmann::json context = {
-      {"only", opts.only},
-      {"list", opts.list},
-      {"limits", session::ServerPolicyToJson(*policy)["limits"]},
-      {"host", HostContext(opts, setup.config, canary_dir, token, listeners)}};
+  ASSIGN_OR_RETURN(SandboxSetup setup, PrepareSandbox(opts, policy, scene->workspace));
+  const nlohmann::json context = {{"only", opts.only},
+                                  {"list", opts.list},
+                                  {"limits", session::ServerPolicyToJson(*policy)["limits"]},
+                                  {"host", HostContext(opts, setup.config, *scene, listeners)}};
   // On stdin, not argv: every process in the sandbox can read the runner's /proc/<pid>/cmdline.
   ASSIGN_OR_RETURN(auto in, MakePipe());
   const std::string context_text = context.dump();
@@ -330,7 +339,7 @@ Result<int> Probe(const Options& opts) {
                                  : stderr_tail;
     spdlog::error("probe runner exited {}; its stderr ends:\n{}", status.ShellCode(), tail);
   }
-  for (ProbeRow& row : HostRows(listeners, canary_dir, token)) {
+  for (ProbeRow& row : HostRows(listeners, *scene)) {
     if (opts.list) row.observed = row.detail = "";
     if (Selected(row.name, opts.only)) run.rows.push_back(std::move(row));
   }
