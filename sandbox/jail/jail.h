@@ -107,10 +107,6 @@ class Sandbox {
   std::optional<ExitStatus> exit_;
   UniqueFd init_note_;  // read end of init's note pipe
   friend Result<Sandbox> Spawn(const SpawnRequest& request);
-
-  // What bounds a sandbox's CPU rate given the cgroup manager Spawn gets (null: none): "cgroup" (a
-  // cpu quota), "init" (the sandbox's init meters and stops it, mini_init.h), "" (no limit).
-  std::string_view CpuLimitBy(const Limits& limits, const CgroupManager* cgroups);
 };
 
 Result<Sandbox> Spawn(const SpawnRequest& request);
