@@ -21,6 +21,7 @@
 #include "jail/userns.h"
 #include "session/server_policy.h"
 #include "util/status.h"
+#include "util/text.h"
 #include "util/unique_fd.h"
 #include "util/units.h"
 #include "workspace/disk_budget.h"
@@ -237,11 +238,6 @@ DiskRow WorkspaceDisk(const Options& opts) {
 
 std::string YesNo(bool b) { return b ? "yes" : "no"; }
 
-std::string Pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
 std::string StatusWord(const Row& r) {
   if (r.supported) return "active";
   return r.required ? "MISSING" : "degraded";
@@ -336,18 +332,20 @@ int RunDoctor(const Options& opts) {
          (s.euid == 0 ? std::string("root") : "uid " + std::to_string(s.euid)) + "\n";
   out += "  sandboxed code: uid " + std::to_string(jail::kSandboxUid) + " inside, " + identity +
          "\n\n";
-  out += "  #  " + Pad("layer", 31) + Pad("supported", 11) + Pad("status", 10) + "detail\n";
+  out += "  #  " + PadRight("layer", 31) + PadRight("supported", 11) + PadRight("status", 10) +
+         "detail\n";
   bool features_header = false;
   for (const auto& r : rows) {
     if (r.number == 0 && !features_header) {
-      out += "\n     " + Pad("kernel feature", 31) + Pad("supported", 11) + Pad("status", 10) +
-             "used for\n";
+      out += "\n     " + PadRight("kernel feature", 31) + PadRight("supported", 11) +
+             PadRight("status", 10) + "used for\n";
       features_header = true;
     }
     out += r.number > 0
-               ? Pad(" " + std::string(r.number < 10 ? " " : "") + std::to_string(r.number), 5)
+               ? PadRight(" " + std::string(r.number < 10 ? " " : "") + std::to_string(r.number), 5)
                : std::string(5, ' ');
-    out += Pad(r.name, 31) + Pad(YesNo(r.supported), 11) + Pad(StatusWord(r), 10) + r.detail + "\n";
+    out += PadRight(r.name, 31) + PadRight(YesNo(r.supported), 11) + PadRight(StatusWord(r), 10) +
+           r.detail + "\n";
     if (!r.fix.empty()) out += std::string(36, ' ') + "fix: " + r.fix + "\n";
   }
   out += "\n  python " + std::string(kPython) + ": ";

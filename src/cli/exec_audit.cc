@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "util/io.h"
+#include "util/text.h"
 
 namespace mcpx::cli {
 namespace {
@@ -148,9 +149,8 @@ std::string AuditRecorder::Report(const std::string& policy) const {
   for (const DeniedSyscall& r : rows) {
     const std::string count = std::to_string(r.count);
     const std::string err = ErrnoName(r.err);
-    out += "  " + r.name + std::string(name_width - r.name.size() + 2, ' ');
-    out += std::string(count_width - count.size(), ' ') + count + "  ";
-    out += err + std::string(errno_width - err.size() + 2, ' ');
+    out += "  " + PadRight(r.name, name_width + 2) + PadLeft(count, count_width) + "  ";
+    out += PadRight(err, errno_width + 2);
     out += "args " + Hex(r.args[0]) + ", " + Hex(r.args[1]) + ", " + Hex(r.args[2]);
     for (size_t i = 0; i < r.where.size(); ++i) out += (i == 0 ? "   " : ", ") + r.where[i];
     out += "\n";

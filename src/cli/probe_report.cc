@@ -36,10 +36,6 @@ std::string Clip(const std::string& s, size_t n) {
   return s.substr(0, Utf8SafePrefix(s, n - 3)) + "...";
 }
 
-std::string Pad(const std::string& s, size_t n) {
-  return s.size() >= n ? s : s + std::string(n - s.size(), ' ');
-}
-
 }  // namespace
 
 std::string_view Verdict(const ProbeRow& row) {
@@ -108,16 +104,16 @@ std::string RenderProbeTable(const ProbeRun& run, bool listing) {
   for (const ProbeRow& r : run.rows) width = std::max(width, r.name.size());
   std::string out;
   if (listing) {
-    out += Pad("probe", width) + "  expected   what\n";
+    out += PadRight("probe", width) + "  expected   what\n";
     for (const ProbeRow& r : run.rows)
-      out += Pad(r.name, width) + "  " + Pad(r.expect, 9) + "  " + r.what + "\n";
+      out += PadRight(r.name, width) + "  " + PadRight(r.expect, 9) + "  " + r.what + "\n";
     out += std::to_string(run.rows.size()) + " probes\n";
     return out;
   }
-  out += Pad("probe", width) + "  expected   observed   verdict  detail\n";
+  out += PadRight("probe", width) + "  expected   observed   verdict  detail\n";
   for (const ProbeRow& r : run.rows) {
-    out += Pad(r.name, width) + "  " + Pad(r.expect, 9) + "  " + Pad(r.observed, 9) + "  " +
-           Pad(std::string(Verdict(r)), 7) + "  " + Clip(r.detail, kTableDetail) + "\n";
+    out += PadRight(r.name, width) + "  " + PadRight(r.expect, 9) + "  " + PadRight(r.observed, 9) +
+           "  " + PadRight(std::string(Verdict(r)), 7) + "  " + Clip(r.detail, kTableDetail) + "\n";
   }
   const ProbeSummary s = Summarize(run.rows);
   out += "policy " + run.policy + ", " + run.server_user + " server: " + std::to_string(s.tried) +

@@ -25,4 +25,15 @@ inline std::string AsciiLower(std::string_view s) {
   return out;
 }
 
+// s followed by spaces up to `width` bytes (table columns; s as it is when it is wider).
+inline std::string PadRight(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+// Spaces up to `width` bytes, then s (right-aligned numbers).
+inline std::string PadLeft(const std::string& s, size_t width) {
+  return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
+}
+
 }  // namespace mcpx
