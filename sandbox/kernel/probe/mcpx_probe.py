@@ -21,6 +21,7 @@ The result channel is the runner's alone: a probe's child closes fd 3 before the
 the runner is not dumpable, so a probe cannot reach it through /proc/<runner>/fd either. What a
 probe prints on stdout or stderr is not read as a result.
 """
+import errno
 import fnmatch
 import json
 import os
@@ -63,6 +64,12 @@ def probe(name, what, expect="contained", timeout=10.0):
     return register
 
 
+def ename(e):
+    """An exception's errno name (ENOENT), or its text when it carries no errno."""
+    code = getattr(e, "errno", None)
+    return errno.errorcode.get(code, str(code)) if code else str(e)
+
+
 def limits():
     return CONTEXT.get("limits", {})
 
@@ -95,7 +102,8 @@ def _run_child(p, w):
     except BaseException as e:  # noqa: BLE001: every failure is a result
         tb = traceback.extract_tb(e.__traceback__)
         where = ":%d" % tb[-1].lineno if tb else ""
-        out = {"observed": "error", "detail": "%s: %s (probe line%s)" % (type(e).__name__, e, where)}
+        detail = "%s: %s (probe line%s)" % (type(e).__name__, e, where)
+        out = {"observed": "error", "detail": detail}
     data = json.dumps(out).encode()
     os.write(w, data[:60000])
     os._exit(0)

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 
-from mcpx_probe import Skip, contained, escaped, fork_with_pipe, host, limits, probe
+from mcpx_probe import Skip, contained, ename, escaped, fork_with_pipe, host, limits, probe
 
 MiB = 1 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -35,10 +35,6 @@ def _limit(key):
 
 
 _SOURCE = {"ENOSYS": " (profile default)", "EPERM": " (built-in filter)"}
-
-
-def _name(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if isinstance(e, OSError) else str(e)
 
 
 def count_tasks():
@@ -98,7 +94,7 @@ def _bomb(what, spawn, limit):
             spawn()
     except OSError as e:
         return contained("%s: %s at %d tasks, below the process limit %d"
-                         % (what, _name(e), count_tasks(), limit))
+                         % (what, ename(e), count_tasks(), limit))
     before = count_tasks()
     synced = "" if await_tick() else "; no watchdog tick seen"
     made = 0
@@ -108,7 +104,7 @@ def _bomb(what, spawn, limit):
             made += 1
     except OSError as e:
         return contained("%s: %s at %d tasks (process limit %d)%s"
-                         % (what, _name(e), before + made, limit, synced))
+                         % (what, ename(e), before + made, limit, synced))
     return escaped("%s went past the process limit %d: %d tasks" % (what, limit, before + made))
 
 
@@ -247,7 +243,7 @@ def _fill(path, cap_mib):
         while written < cap_mib * MiB:
             written += os.write(fd, block)
     except OSError as e:
-        err = _name(e)
+        err = ename(e)
     finally:
         os.close(fd)
         os.unlink(path)
@@ -284,12 +280,12 @@ def file_size():
         try:
             os.pwrite(fd, b"x", limit - 1)  # the last byte the limit allows: sparse, 1 byte used
         except OSError as e:
-            return contained("%s already at fsize_mb %d minus one byte" % (_name(e), limit // MiB))
+            return contained("%s already at fsize_mb %d minus one byte" % (ename(e), limit // MiB))
         try:
             os.pwrite(fd, b"x", limit)
         except OSError as e:
             return contained("%s writing at %d MiB (fsize_mb %d); the byte before it was written"
-                             % (_name(e), limit // MiB, limit // MiB))
+                             % (ename(e), limit // MiB, limit // MiB))
         return escaped("wrote a byte at offset %d MiB, past fsize_mb" % (limit // MiB))
     finally:
         os.close(fd)
@@ -309,7 +305,7 @@ def tmp_inodes():
                              0o600))
             made += 1
     except OSError as e:
-        err = _name(e)
+        err = ename(e)
     finally:
         total = os.statvfs("/tmp").f_files
         for n in range(made):
@@ -330,7 +326,7 @@ def open_files():
         while first + len(fds) < limit + 16:
             fds.append(os.open("/dev/null", os.O_RDONLY))
     except OSError as e:
-        err = _name(e)
+        err = ename(e)
     finally:
         for fd in fds:
             os.close(fd)
@@ -339,7 +335,7 @@ def open_files():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 1, hard + 1))
         raised = "raised the hard limit to %d" % (hard + 1)
     except (OSError, ValueError) as e:
-        raised = "raising the hard limit: %s" % (_name(e) if isinstance(e, OSError) else "EPERM")
+        raised = "raising the hard limit: %s" % (ename(e) if isinstance(e, OSError) else "EPERM")
     total = first + len(fds)
     if err is None or total > limit or raised.startswith("raised"):
         return escaped("%d fds open (nofile %d), %s" % (total, limit, raised))
@@ -364,7 +360,7 @@ def inotify_instances():
         while len(fds) < cap:
             fds.append(_inotify_init())
     except OSError as e:
-        err = _name(e)
+        err = ename(e)
     finally:
         for fd in fds:
             os.close(fd)
@@ -394,7 +390,7 @@ def inotify_watches():
                 raise OSError(e, os.strerror(e))
             watched += 1
     except OSError as e:
-        err = _name(e)
+        err = ename(e)
     finally:
         if fd is not None:
             os.close(fd)

@@ -13,15 +13,11 @@ import stat
 import subprocess
 import time
 
-from mcpx_probe import Skip, contained, escaped, host, probe
+from mcpx_probe import Skip, contained, ename, escaped, host, probe
 
 
 def clip(text, n=120):
     return text if len(text) <= n else text[:n - 3] + "..."
-
-
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if isinstance(e, OSError) else str(e)
 
 
 def unique(folder, what):

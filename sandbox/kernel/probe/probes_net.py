@@ -6,11 +6,10 @@ opens one TCP connection and closes it. Families are tried with an invalid socke
 kernel checks the type before it looks at the family, so an allowed call fails with EINVAL and
 creates nothing, while the filter answers EAFNOSUPPORT / EPROTONOSUPPORT.
 """
-import errno
 import socket
 import struct
 
-from mcpx_probe import Skip, contained, escaped, host, probe
+from mcpx_probe import Skip, contained, ename, escaped, host, probe
 
 AF_ALG = 38
 AF_VSOCK = 40
@@ -24,16 +23,12 @@ FILTERED = {"EAFNOSUPPORT": "family filter", "EPROTONOSUPPORT": "netlink protoco
             "ENOSYS": "profile default", "EPERM": "built-in filter"}
 
 
-def _name(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else str(e)
-
-
 def _connect(family, kind, addr, timeout=2.0, payload=None):
     """"connected", "sent" or the errno name of what stopped it (socket() included)."""
     try:
         s = socket.socket(family, kind)
     except OSError as e:
-        return "socket: " + _name(e)
+        return "socket: " + ename(e)
     try:
         s.settimeout(timeout)
         if payload is not None:
@@ -44,7 +39,7 @@ def _connect(family, kind, addr, timeout=2.0, payload=None):
     except socket.timeout:
         return "timeout"
     except OSError as e:
-        return _name(e)
+        return ename(e)
     finally:
         s.close()
 
@@ -134,7 +129,7 @@ def _family(family, protocol=0):
     try:
         socket.socket(family, BAD_TYPE, protocol).close()
     except OSError as e:
-        return _name(e)
+        return ename(e)
     return "ok"
 
 
@@ -166,8 +161,8 @@ def raw_inet():
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     except OSError as e:
         why = {"EPERM": "no CAP_NET_RAW", "EAFNOSUPPORT": "family filter",
-               "ENOSYS": "profile default"}.get(_name(e), "refused")
-        return contained("raw ICMP socket -> %s (%s)" % (_name(e), why))
+               "ENOSYS": "profile default"}.get(ename(e), "refused")
+        return contained("raw ICMP socket -> %s (%s)" % (ename(e), why))
     s.close()
     return escaped("opened a raw ICMP socket (CAP_NET_RAW inside the sandbox)")
 
@@ -210,8 +205,8 @@ def netlink_route():
     try:
         names = _netlink_links()
     except OSError as e:
-        return contained("NETLINK_ROUTE socket: %s (%s)" % (_name(e),
-                                                             FILTERED.get(_name(e), "refused")))
+        return contained("NETLINK_ROUTE socket: %s (%s)" % (ename(e),
+                                                             FILTERED.get(ename(e), "refused")))
     if names == ["lo"]:
         return contained("own namespace, interfaces: lo")
     return escaped("interfaces: " + ", ".join(names))
@@ -238,14 +233,14 @@ def interfaces():
         names.update(found)
         parts.append("if_nameindex: " + ", ".join(found))
     except OSError as e:
-        parts.append("if_nameindex: " + _name(e))
+        parts.append("if_nameindex: " + ename(e))
     try:
         with open("/proc/net/dev") as f:
             found = sorted(line.split(":")[0].strip() for line in f if ":" in line)
         names.update(found)
         parts.append("/proc/net/dev: " + ", ".join(found))
     except OSError as e:
-        parts.append("/proc/net/dev: " + _name(e))
+        parts.append("/proc/net/dev: " + ename(e))
     if names - {"lo"}:
         return escaped("; ".join(parts))
     return contained("; ".join(parts))

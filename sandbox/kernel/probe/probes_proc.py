@@ -6,8 +6,8 @@ sysctls, given back the value it already holds), never changed.
 import os
 import stat
 
-from mcpx_probe import Skip, contained, escaped, probe
-from probes_fs import clip, ename, mounts
+from mcpx_probe import Skip, contained, ename, escaped, probe
+from probes_fs import clip, mounts
 
 
 def _open_write(path):

@@ -7,9 +7,9 @@ import errno
 import os
 import platform
 
-from mcpx_probe import Skip, contained, escaped, host, limits, probe
+from mcpx_probe import Skip, contained, ename, escaped, host, limits, probe
 from probes_controls import BAD, syscall
-from probes_fs import clip, ename, remove, unique
+from probes_fs import clip, remove, unique
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ptrace.restype = ctypes.c_long
