@@ -220,7 +220,6 @@ nlohmann::json HostContext(const Options& opts, const session::KernelConfig& con
           {"inotify_max_user_watches", number_in("/proc/sys/fs/inotify/max_user_watches")},
           {"sigpending_rlimit", static_cast<long>(sig.rlim_cur)},
           {"landlock_abi", jail::LandlockAbi()},
-          {"cpu_limit", !CpuLimitBy(config).empty()},
           {"cpu_limit_by", CpuLimitBy(config)}};
 }
 

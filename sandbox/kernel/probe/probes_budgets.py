@@ -471,9 +471,10 @@ def cpu():
     bound = cpus * wall * 1.25 + 0.1
     detail = "%d busy threads used %.2f s CPU in %.2f s (cpus %g: at most %.2f s)" % (
         threads, used, wall, cpus, bound)
-    if host().get("cpu_limit_by") == "init":
+    limit_by = host().get("cpu_limit_by")  # "cgroup", "init", "" (none); absent by hand
+    if limit_by == "init":
         detail += "; held by the sandbox's init (no cgroup cpu controller)"
-    if host().get("cpu_limit") is False:
+    if limit_by == "":
         # The server knows it set no CPU limit: a busy host must not make this look contained.
-        return escaped("no CPU limit (no cgroup cpu controller: see doctor); " + detail)
+        return escaped("no CPU limit (the server set none); " + detail)
     return contained(detail) if used <= bound else escaped(detail)
