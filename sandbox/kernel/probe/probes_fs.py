@@ -213,13 +213,13 @@ def environ_leak():
         read, ", ".join(denied) or "none", note)))
 
 
-@probe("secrets.cmdline", "/proc/*/cmdline names mcp-executor or a host path")
+@probe("secrets.cmdline", "/proc/*/cmdline names mcp-executor, a host path or the canary")
 def cmdline_leak():
-    facts = ["workspace", "state_dir", "home", "canary_dir", "cwd"]
+    # Every process is looked at, the runner and this probe included: the server passes the
+    # context (which holds the canary token) on the runner's stdin, never on its command line.
+    facts = ["workspace", "state_dir", "home", "canary_dir", "cwd", "canary_token"]
     needles = [b"mcp-executor"] + [host()[k].encode() for k in facts
                                    if host().get(k) and host()[k] not in ("/", "/tmp")]
-    with open("/proc/self/cmdline", "rb") as f:
-        ours = f.read()  # the runner's argv (a fork), which carries the probe context itself
     seen = []
     for pid in _proc_pids():
         try:
@@ -227,13 +227,11 @@ def cmdline_leak():
                 data = f.read()
         except OSError:
             continue
-        if pid in (os.getpid(), os.getppid()) or data == ours:
-            continue
         seen.append(pid)
         hit = [n.decode() for n in needles if n in data]
         if hit:
             return escaped(clip("/proc/%d/cmdline has %s" % (pid, hit[0])))
-    return contained("no server name or host path in the cmdline of pids %s" % seen)
+    return contained("no server name, host path or canary in the cmdline of pids %s" % seen)
 
 
 @probe("secrets.mountinfo", "host paths in /proc/self/mountinfo beyond the sandbox's own binds")
