@@ -378,6 +378,9 @@ void SessionManager::Tick(const std::string& name, uint64_t exec_id) {
   Execution& e = *running;
   e.tick_timer =
       loop_->AddTimer(milliseconds(kTickMs), [this, name, exec_id] { Tick(name, exec_id); });
+  // An idle kernel ignores SIGINT, so one that came before the kernel read the cell (a cancel
+  // right after the call) was lost: repeat it until the cell ends or the grace period does.
+  if (e.forced_status && s.kernel) (void)s.kernel->Interrupt();
   // A fork bomb does not kill the kernel: forks just fail. Stop it before it burns the timeout.
   if (s.kernel && s.kernel->has_cgroup() && e.kill_reason.empty()) {
     if (auto u = s.kernel->Usage();

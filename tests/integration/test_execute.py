@@ -185,6 +185,21 @@ def test_cancellation_interrupts_keeps_state_and_sends_no_response(client):
     assert not any(m.get("id") == rid for m in client.messages)
 
 
+def test_cancellation_right_after_the_call_still_interrupts(client):
+    # The cancel comes before the kernel has read the cell, while it ignores SIGINT as idle: the
+    # interrupt must still land once the cell starts, and the session must keep its state.
+    run(client, "kept = 8\nimport time", session="early")
+    for attempt in range(3):
+        rid = client.start("tools/call", {"name": "execute_python",
+                                          "arguments": {"code": "time.sleep(30)",
+                                                        "session": "early"}})
+        client.notify("notifications/cancelled", {"requestId": rid, "reason": "at once"})
+        _, s = run(client, "kept", session="early")
+        assert s["status"] == "ok", (attempt, s)
+        assert s["result"] == "8", (attempt, s)
+        assert not any("kernel" in n and "lost" in n for n in s.get("notes", [])), s
+
+
 def test_progress_notifications_arrive_before_the_result(client):
     code = "import time\nfor i in range(4):\n    print('step', i, flush=True)\n    time.sleep(0.4)\n"
     rid = client.start("tools/call", {"name": "execute_python",
