@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,6 +31,7 @@
 #include "session/runtime.h"
 #include "session/server_policy.h"
 #include "util/io.h"
+#include "util/random.h"
 
 namespace mcpx::cli {
 namespace {
@@ -51,19 +51,6 @@ bool Selected(const std::string& name, const std::string& pattern) {
     return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
   }
   return name.find(pattern) != std::string::npos;
-}
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (getrandom(raw.data(), raw.size(), 0) != static_cast<ssize_t>(raw.size())) std::abort();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (const char ch : raw) {
-    const auto c = static_cast<unsigned char>(ch);
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
 }
 
 std::string ReadSmallFile(const std::string& path) {
@@ -93,7 +80,9 @@ Result<std::unique_ptr<Scene>> SetUpScene(const std::string& state_dir) {
   scene->dir = tmpl;
   ASSIGN_OR_RETURN(scene->workspace, EnsureDir(scene->dir + "/workspace", "workspace"));
   scene->canary_dir = scene->dir + "/canary";
-  scene->token = RandomHex(16);
+  auto token = RandomHex(16);
+  if (!token) return Status(Code::kInternal, "getrandom failed: no canary token");
+  scene->token = std::move(*token);
   std::error_code ec;
   fs::create_directory(scene->canary_dir, ec);
   std::ofstream(scene->canary_dir + "/secret") << scene->token;

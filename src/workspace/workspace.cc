@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "util/defer.h"
 #include "util/io.h"
+#include "util/random.h"
 #include "workspace/errors.h"
 #include "workspace/path.h"
 
@@ -126,18 +126,9 @@ Result<WriteResult> AppendInPlace(int dirfd, const std::string& name, const std:
 }
 
 std::string RandomSuffix() {
-  std::array<unsigned char, 8> b{};
-  if (getrandom(b.data(), b.size(), 0) != static_cast<ssize_t>(b.size())) {
-    // Uniqueness, not secrecy, matters here (O_EXCL catches collisions).
-    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (auto c : b) {
-    s += kHex[c >> 4];
-    s += kHex[c & 0xf];
-  }
-  return s;
+  // Uniqueness, not secrecy, matters here (O_EXCL catches collisions).
+  if (auto hex = RandomHex(8)) return *hex;
+  return std::to_string(std::rand());
 }
 
 }  // namespace
