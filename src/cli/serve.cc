@@ -91,6 +91,7 @@ int RunServe(const Options& opts) {
   server_options.tools_page_size = opts.tools_page_size;
   mcp::Server server(transport, registry, server_options);
   server.SetResources(tools::MakeWorkspaceResources(*ws));
+  server.SetTimers(std::make_unique<mcp::LoopTimers>(**loop));
   // Kernels and their cgroups go before exit, whatever ends the loop.
   server.OnShutdown([sessions, installer] {
     installer->Shutdown();

@@ -35,7 +35,11 @@ void Connection::Send(const json& message) {
 }
 
 void Connection::Log(LogLevel level, std::string_view logger, std::string message) {
-  if (level < log_level_) return;
+  if (!legacy_initialized_ || level < log_level_) return;
+  SendLog(level, logger, std::move(message));
+}
+
+void Connection::SendLog(LogLevel level, std::string_view logger, std::string message) {
   Send(MakeNotification(
       "notifications/message",
       json{{"level", LogLevelName(level)}, {"logger", logger}, {"data", std::move(message)}}));

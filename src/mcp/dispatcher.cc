@@ -49,8 +49,8 @@ RpcOr<json> ParamReader::OptionalObject(std::string_view name) const {
   return *v;
 }
 
-void Dispatcher::AddRawRequest(std::string method, Gate gate, RequestFn fn) {
-  requests_[std::move(method)] = Route{gate, std::move(fn)};
+void Dispatcher::AddRawRequest(std::string method, Gate gate, Era era, RequestFn fn) {
+  requests_[std::move(method)] = Route{gate, era, std::move(fn)};
 }
 
 void Dispatcher::AddNotification(std::string method, NotificationFn fn) {
@@ -182,13 +182,15 @@ void Dispatcher::HandleMessage(json message) {
         id, {rpc::kMethodNotFound, "method not found: " + method, json{{"method", method}}}));
     return;
   }
-  if (it->second.gate == Gate::kAfterInitialize && !initialized_) {
-    Send(MakeError(id, {rpc::kNotInitialized, "server not initialized: send initialize first"}));
+  RpcOr<RequestMeta> meta = Admit(method, it->second.gate, it->second.era, params);
+  if (!meta.ok()) {
+    Send(MakeError(id, meta.error()));
     return;
   }
+  Request request{id, method, std::move(meta).value()};
   Outcome outcome;
   try {
-    outcome = it->second.fn(params, Request{id, method});
+    outcome = it->second.fn(params, request);
   } catch (const std::exception& e) {
     spdlog::error("'{}' failed: {}", method, e.what());
     outcome = RpcError{rpc::kInternalError, "internal error in " + method + ": " + e.what()};
@@ -196,14 +198,42 @@ void Dispatcher::HandleMessage(json message) {
     spdlog::error("'{}' failed with an unknown exception", method);
     outcome = RpcError{rpc::kInternalError, "internal error in " + method};
   }
-  Reply(id, std::move(outcome));
+  Reply(request, std::move(outcome));
 }
 
-void Dispatcher::Reply(const json& id, Outcome outcome) {
+RpcOr<RequestMeta> Dispatcher::Admit(const std::string& method, Gate gate, Era era,
+                                     const json& params) const {
+  if (era == Era::kHandshake) return RequestMeta{};
+  RpcOr<RequestMeta> meta = ReadRequestMeta(params);
+  if (!meta.ok()) return meta;
+  if (meta.value().modern) {
+    if (era == Era::kLegacyOnly) {
+      return RpcError{
+          rpc::kMethodNotFound,
+          "method not found: " + method + " is not part of protocol " + std::string(kModernVersion),
+          json{{"method", method}}};
+    }
+    return meta;
+  }
+  if (era == Era::kModernOnly) {
+    return InvalidParams(method + " needs params._meta[\"" + std::string(meta::kProtocolVersion) +
+                         "\"] (\"" + std::string(kModernVersion) + "\") and params._meta[\"" +
+                         std::string(meta::kClientCapabilities) + "\"]");
+  }
+  if (gate == Gate::kAfterInitialize && !initialized_) {
+    return RpcError{rpc::kNotInitialized,
+                    "server not initialized: send initialize first, or use protocol " +
+                        std::string(kModernVersion) + " with per-request _meta"};
+  }
+  return meta;
+}
+
+void Dispatcher::Reply(const Request& request, Outcome outcome) {
   if (auto* result = std::get_if<json>(&outcome)) {
-    Send(MakeResult(id, std::move(*result)));
+    Send(MakeResult(request.id, request.meta.modern ? ModernResult(std::move(*result), server_info_)
+                                                    : std::move(*result)));
   } else if (auto* error = std::get_if<RpcError>(&outcome)) {
-    Send(MakeError(id, *error));
+    Send(MakeError(request.id, *error));
   }
 }
 

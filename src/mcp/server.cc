@@ -36,6 +36,16 @@ constexpr std::string_view kInstructions =
     "as images automatically, so there is no need to save them to see them. numpy, pandas and "
     "matplotlib are available. There is no network access from code.";
 
+// Caching hints (2026-07-28): the tool list and the (empty) template list do not change while the
+// process lives; workspace files change under every cell.
+constexpr int64_t kStableTtlMs = 60 * 60 * 1000;
+
+json Cacheable(json result, int64_t ttl_ms, std::string_view scope) {
+  result["ttlMs"] = ttl_ms;
+  result["cacheScope"] = scope;
+  return result;
+}
+
 // Cursors are opaque to clients; the offset inside is ours to change.
 constexpr std::string_view kCursorPrefix = "tools:";
 
@@ -53,10 +63,12 @@ std::optional<size_t> DecodeCursor(std::string_view cursor, size_t count) {
   return offset;
 }
 
-RpcError FromStatus(const Status& st) {
+// 2026-07-28 moved "resource not found" from -32002 to -32602.
+RpcError FromStatus(const Status& st, bool modern) {
   switch (st.code()) {
     case Code::kNotFound:
-      return {rpc::kResourceNotFound, "resource not found: " + st.ToString()};
+      return {modern ? rpc::kInvalidParams : rpc::kResourceNotFound,
+              "resource not found: " + st.ToString()};
     case Code::kInvalidArgument:
     case Code::kPermissionDenied:
     case Code::kResourceExhausted:  // e.g. a file over the resources/read cap: the request's fault
@@ -73,11 +85,6 @@ struct InitializeParams {
 };
 struct CursorParams {
   std::optional<std::string> cursor;
-};
-struct CallParams {
-  std::string name;
-  json arguments;
-  json progress_token;  // null: no progress wanted
 };
 struct UriParams {
   std::string uri;
@@ -106,7 +113,7 @@ RpcOr<CursorParams> ParseCursor(const json& params) {
   return CursorParams{std::move(cursor).value()};
 }
 
-RpcOr<CallParams> ParseCall(const json& params) {
+RpcOr<Server::CallRequest> ParseCall(const json& params) {
   ParamReader r(params);
   auto name = r.RequiredString("name");
   if (!name.ok()) return name.error();
@@ -122,7 +129,17 @@ RpcOr<CallParams> ParseCall(const json& params) {
     }
     token = *t;
   }
-  return CallParams{std::move(name).value(), std::move(arguments).value(), std::move(token)};
+  std::optional<json> task;
+  if (auto t = params.find("task"); t != params.end() && !t->is_null()) {
+    if (!t->is_object()) return InvalidParams("params.task must be an object, got " + TypeName(*t));
+    if (auto ttl = t->find("ttl"); ttl != t->end() && !ttl->is_null() && !ttl->is_number()) {
+      return InvalidParams("params.task.ttl must be a number of milliseconds, got " +
+                           TypeName(*ttl));
+    }
+    task = *t;
+  }
+  return Server::CallRequest{std::move(name).value(), std::move(arguments).value(),
+                             std::move(token), std::move(task)};
 }
 
 RpcOr<UriParams> ParseUri(const json& params) {
@@ -152,9 +169,17 @@ Server::Server(MessageSink& sink, const ToolRegistry& registry, ServerOptions op
     : connection_(std::make_shared<Connection>(sink)),
       dispatcher_(sink),
       registry_(registry),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      server_info_{{"name", "mcp-executor"},
+                   {"title", "Sandboxed Python executor"},
+                   {"version", ServerVersion()}},
+      tasks_(std::make_shared<TaskStore>(connection_)) {
   if (options_.instructions.empty()) options_.instructions = std::string(kInstructions);
+  // Every 2026-07-28 result names the server in its _meta: name and version are enough there.
+  dispatcher_.set_server_info(
+      json{{"name", server_info_["name"]}, {"version", server_info_["version"]}});
   RegisterMethods();
+  RegisterTaskMethods();
 }
 
 Server::~Server() {
@@ -164,33 +189,36 @@ Server::~Server() {
 
 void Server::RegisterMethods() {
   auto& d = dispatcher_;
-  d.AddRequest<InitializeParams>("initialize", Gate::kAnyTime, ParseInitialize,
+  d.AddRequest<InitializeParams>("initialize", Gate::kAnyTime, Era::kHandshake, ParseInitialize,
                                  [this](InitializeParams p, const Request&) {
                                    return Initialize(p.protocol_version, p.client_info);
                                  });
-  d.AddRequest<NoParams>("ping", Gate::kAnyTime, ParseNone,
+  d.AddRequest<NoParams>("server/discover", Gate::kAnyTime, Era::kModernOnly, ParseNone,
+                         [this](NoParams, const Request&) { return Discover(); });
+  d.AddRequest<NoParams>("ping", Gate::kAnyTime, Era::kLegacyOnly, ParseNone,
                          [](NoParams, const Request&) -> Outcome { return json::object(); });
-  d.AddRequest<SetLevelParams>("logging/setLevel", Gate::kAfterInitialize, ParseSetLevel,
-                               [this](SetLevelParams p, const Request&) -> Outcome {
+  d.AddRequest<SetLevelParams>("logging/setLevel", Gate::kAfterInitialize, Era::kLegacyOnly,
+                               ParseSetLevel, [this](SetLevelParams p, const Request&) -> Outcome {
                                  connection_->set_log_level(p.level);
                                  return json::object();
                                });
   d.AddRequest<CursorParams>(
-      "tools/list", Gate::kAfterInitialize, ParseCursor,
-      [this](CursorParams p, const Request&) { return ListTools(p.cursor); });
-  d.AddRequest<CallParams>("tools/call", Gate::kAfterInitialize, ParseCall,
-                           [this](CallParams p, const Request& request) {
-                             return CallTool(std::move(p.name), std::move(p.arguments),
-                                             std::move(p.progress_token), request);
-                           });
+      "tools/list", Gate::kAfterInitialize, Era::kBoth, ParseCursor,
+      [this](CursorParams p, const Request& request) { return ListTools(p.cursor, request); });
+  d.AddRequest<CallRequest>(
+      "tools/call", Gate::kAfterInitialize, Era::kBoth, ParseCall,
+      [this](CallRequest p, const Request& request) { return CallTool(std::move(p), request); });
   d.AddRequest<CursorParams>(
-      "resources/list", Gate::kAfterInitialize, ParseCursor,
-      [this](CursorParams p, const Request&) { return ListResources(p.cursor); });
-  d.AddRequest<UriParams>("resources/read", Gate::kAfterInitialize, ParseUri,
-                          [this](UriParams p, const Request&) { return ReadResource(p.uri); });
-  d.AddRequest<CursorParams>("resources/templates/list", Gate::kAfterInitialize, ParseCursor,
-                             [](CursorParams, const Request&) -> Outcome {
-                               return json{{"resourceTemplates", json::array()}};
+      "resources/list", Gate::kAfterInitialize, Era::kBoth, ParseCursor,
+      [this](CursorParams p, const Request& request) { return ListResources(p.cursor, request); });
+  d.AddRequest<UriParams>(
+      "resources/read", Gate::kAfterInitialize, Era::kBoth, ParseUri,
+      [this](UriParams p, const Request& request) { return ReadResource(p.uri, request); });
+  d.AddRequest<CursorParams>("resources/templates/list", Gate::kAfterInitialize, Era::kBoth,
+                             ParseCursor, [](CursorParams, const Request& request) -> Outcome {
+                               json result{{"resourceTemplates", json::array()}};
+                               if (!request.meta.modern) return result;
+                               return Cacheable(std::move(result), kStableTtlMs, "public");
                              });
 
   d.AddNotification("notifications/initialized",
@@ -203,29 +231,48 @@ Outcome Server::Initialize(const std::string& version, const json& client_info) 
     return RpcError{rpc::kInvalidRequest, "already initialized: send initialize once"};
   }
   // The client's revision if we speak it, else our latest and the client decides.
-  std::string chosen(kProtocolVersions[0]);
-  for (std::string_view v : kProtocolVersions) {
+  std::string chosen(kLegacyVersions[0]);
+  for (std::string_view v : kLegacyVersions) {
     if (v == version) chosen = version;
   }
+  legacy_version_ = chosen;
   dispatcher_.set_initialized();
+  connection_->set_legacy_initialized();
   spdlog::info("client {} {} asked for protocol {}, using {}",
                client_info.value("name", std::string("?")),
                client_info.value("version", std::string("?")), version, chosen);
   return json{
       {"protocolVersion", chosen},
-      {"capabilities",
-       {{"tools", {{"listChanged", false}}},
-        {"logging", json::object()},
-        {"resources", {{"subscribe", false}, {"listChanged", false}}}}},
-      {"serverInfo",
-       {{"name", "mcp-executor"},
-        {"title", "Sandboxed Python executor"},
-        {"version", ServerVersion()}}},
+      {"capabilities", Capabilities(false)},
+      {"serverInfo", server_info_},
       {"instructions", options_.instructions},
   };
 }
 
-Outcome Server::ListTools(const std::optional<std::string>& cursor) {
+json Server::Capabilities(bool modern) const {
+  json caps{{"tools", {{"listChanged", false}}},
+            {"logging", json::object()},
+            {"resources", {{"subscribe", false}, {"listChanged", false}}}};
+  if (modern) {
+    // subscribe is gone from 2026-07-28 (subscriptions/listen replaces it; not offered here).
+    caps["resources"] = {{"listChanged", false}};
+    caps["extensions"] = {{std::string(meta::kTasksExtension), json::object()}};
+  } else if (legacy_tasks()) {
+    // No tasks/list: stdio has no auth context to keep one caller's tasks from another.
+    caps["tasks"] = {{"cancel", json::object()},
+                     {"requests", {{"tools", {{"call", json::object()}}}}}};
+  }
+  return caps;
+}
+
+Outcome Server::Discover() const {
+  return Cacheable(json{{"supportedVersions", SupportedVersions()},
+                        {"capabilities", Capabilities(true)},
+                        {"instructions", options_.instructions}},
+                   kStableTtlMs, "public");
+}
+
+Outcome Server::ListTools(const std::optional<std::string>& cursor, const Request& request) {
   const auto& tools = registry_.tools();
   size_t start = 0;
   if (cursor) {
@@ -239,18 +286,44 @@ Outcome Server::ListTools(const std::optional<std::string>& cursor) {
   const size_t page = options_.tools_page_size == 0 ? tools.size() : options_.tools_page_size;
   const size_t end = std::min(tools.size(), start + page);
   json list = json::array();
-  for (size_t i = start; i < end; ++i) list.push_back(tools[i]->Definition());
+  for (size_t i = start; i < end; ++i) {
+    json def = tools[i]->Definition();
+    if (!request.meta.modern && legacy_tasks() && tools[i]->supports_tasks()) {
+      def["execution"] = {{"taskSupport", "optional"}};
+    }
+    list.push_back(std::move(def));
+  }
   json result{{"tools", std::move(list)}};
   if (end < tools.size()) result["nextCursor"] = EncodeCursor(end);
-  return result;
+  if (!request.meta.modern) return result;
+  return Cacheable(std::move(result), kStableTtlMs, "public");
 }
 
-Outcome Server::CallTool(std::string name, json arguments, json progress_token,
-                         const Request& request) {
-  Tool* tool = registry_.Find(name);
+Outcome Server::CallTool(CallRequest p, const Request& request) {
+  Tool* tool = registry_.Find(p.name);
   if (tool == nullptr) {
-    return RpcError{rpc::kInvalidParams, "unknown tool '" + name + "'",
+    return RpcError{rpc::kInvalidParams, "unknown tool '" + p.name + "'",
                     json{{"availableTools", registry_.names()}}};
+  }
+  const RequestMeta& meta = request.meta;
+  CallContext context{.progress_token = std::move(p.progress_token),
+                      .modern = meta.modern,
+                      .log_level = meta.log_level,
+                      .server_info = dispatcher_.server_info(),
+                      .may_become_task = meta.modern && meta.tasks_extension() &&
+                                         tool->supports_tasks() && timers_ != nullptr};
+  const bool wants_keepalive = !context.progress_token.is_null();
+  // A 2025-11-25 task: answered at once with the handle, the call runs on behind it. (Clients
+  // of older revisions never heard of tasks: their params.task is ignored, as the spec says.)
+  if (p.task && !meta.modern && legacy_tasks()) {
+    if (!tool->supports_tasks()) {
+      return RpcError{rpc::kMethodNotFound,
+                      "tool '" + p.name +
+                          "' does not run as a task (execution.taskSupport is "
+                          "forbidden); call it without params.task",
+                      json{{"method", request.method}}};
+    }
+    return StartLegacyTask(*tool, std::move(p), std::move(context), request);
   }
   const std::string key = Serialize(request.id);
   auto& in_flight = connection_->in_flight();
@@ -258,11 +331,20 @@ Outcome Server::CallTool(std::string name, json arguments, json progress_token,
     return RpcError{rpc::kInvalidRequest,
                     "id " + key + " is already used by a tools/call still running"};
   }
-  auto call = std::make_shared<ToolCallImpl>(connection_, request.id, name, std::move(arguments),
-                                             std::move(progress_token));
+  const bool may_become_task = context.may_become_task;
+  auto call = std::make_shared<ToolCallImpl>(connection_, request.id, p.name,
+                                             std::move(p.arguments), std::move(context));
   in_flight[key] = call;
+  RunTool(*tool, call);
+  if (may_become_task && !call->finished()) PromoteLater(call, p.name);
+  if (wants_keepalive && !call->finished()) ArmKeepalive();
+  return Deferred{};
+}
+
+void Server::RunTool(Tool& tool, const std::shared_ptr<ToolCallImpl>& call) {
+  const std::string name = tool.name();
   try {
-    tool->Call(call);
+    tool.Call(call);
   } catch (const std::exception& e) {
     spdlog::error("tool '{}' threw: {}", name, e.what());
     call->Finish(ErrorResult("internal error in tool '" + name + "': " + e.what()));
@@ -270,30 +352,32 @@ Outcome Server::CallTool(std::string name, json arguments, json progress_token,
     spdlog::error("tool '{}' threw an unknown exception", name);
     call->Finish(ErrorResult("internal error in tool '" + name + "'"));
   }
-  return Deferred{};
 }
 
-Outcome Server::ListResources(const std::optional<std::string>& cursor) {
-  if (resources_ == nullptr) {
-    if (cursor) return InvalidParams("invalid params.cursor: there are no resources");
-    return json{{"resources", json::array()}};
+Outcome Server::ListResources(const std::optional<std::string>& cursor, const Request& request) {
+  const bool modern = request.meta.modern;
+  Result<json> r = json{{"resources", json::array()}};
+  if (resources_ != nullptr) {
+    r = resources_->List(cursor);
+  } else if (cursor) {
+    return InvalidParams("invalid params.cursor: there are no resources");
   }
-  Result<json> r = resources_->List(cursor);
-  if (!r.ok()) return FromStatus(r.status());
-  return std::move(r).value();
+  if (!r.ok()) return FromStatus(r.status(), modern);
+  if (!modern) return std::move(r).value();
+  return Cacheable(std::move(r).value(), 0, "private");
 }
 
-Outcome Server::ReadResource(const std::string& uri) {
-  if (resources_ == nullptr) {
-    return RpcError{rpc::kResourceNotFound, "resource not found: " + uri, json{{"uri", uri}}};
-  }
-  Result<json> r = resources_->Read(uri);
+Outcome Server::ReadResource(const std::string& uri, const Request& request) {
+  const bool modern = request.meta.modern;
+  Result<json> r =
+      resources_ != nullptr ? resources_->Read(uri) : Result<json>(Status(Code::kNotFound, uri));
   if (!r.ok()) {
-    RpcError e = FromStatus(r.status());
-    if (e.code == rpc::kResourceNotFound) e.data = json{{"uri", uri}};
+    RpcError e = FromStatus(r.status(), modern);
+    if (r.status().code() == Code::kNotFound) e.data = json{{"uri", uri}};
     return e;
   }
-  return std::move(r).value();
+  if (!modern) return std::move(r).value();
+  return Cacheable(std::move(r).value(), 0, "private");
 }
 
 void Server::CancelCall(const json& params) {

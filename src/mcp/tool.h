@@ -47,6 +47,8 @@ class Tool {
   // {name, title, description, inputSchema, outputSchema?, annotations}
   virtual json Definition() const = 0;
   virtual void Call(ToolCallPtr call) = 0;
+  // Whether a call may run as a task (long calls: execute_python, install_package).
+  virtual bool supports_tasks() const { return false; }
 
   std::string name() const { return Definition().at("name").get<std::string>(); }
 };

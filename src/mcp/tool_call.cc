@@ -6,24 +6,34 @@
 
 #include <spdlog/spdlog.h>
 
+#include "mcp/request_meta.h"
+#include "util/event_loop.h"
+
 namespace mcpx::mcp {
 
 ToolCallImpl::ToolCallImpl(std::shared_ptr<Connection> connection, json id, std::string tool,
-                           json arguments, json progress_token)
+                           json arguments, CallContext context)
     : connection_(std::move(connection)),
       id_(std::move(id)),
       key_(Serialize(id_)),
       tool_(std::move(tool)),
       arguments_(std::move(arguments)),
-      progress_token_(std::move(progress_token)) {}
+      context_(std::move(context)),
+      last_sent_ms_(EventLoop::NowMs()),
+      started_ms_(last_sent_ms_) {}
 
 ToolCallImpl::~ToolCallImpl() {
   if (finished_ || cancelled_ || !connection_->attached()) return;
   try {
     spdlog::error("tool '{}' dropped call {} without a result", tool_, key_);
+    json error = ErrorResult("internal error: tool '" + tool_ + "' ended without a result");
+    if (context_.modern) error = ModernResult(std::move(error), context_.server_info);
+    if (task_) {
+      task_->Complete(std::move(error));
+      return;
+    }
     Untrack();
-    connection_->Send(MakeResult(
-        id_, ErrorResult("internal error: tool '" + tool_ + "' ended without a result")));
+    connection_->Send(MakeResult(id_, std::move(error)));
   } catch (...) {
     // A destructor must not throw; the error is already logged if logging worked.
   }
@@ -63,21 +73,62 @@ void ToolCallImpl::Finish(json result) {
   finished_ = true;
   Untrack();
   if (cancelled_) return;
-  connection_->Send(MakeResult(id_, Checked(std::move(result))));
+  result = Checked(std::move(result));
+  // A modern task's tasks/get carries the result as the call would have been answered.
+  if (context_.modern) result = ModernResult(std::move(result), context_.server_info);
+  if (task_) return task_->Complete(std::move(result));
+  connection_->Send(MakeResult(id_, std::move(result)));
 }
 
 void ToolCallImpl::Progress(double progress, std::optional<double> total, std::string message) {
-  if (!wants_progress() || finished_ || cancelled_ || !std::isfinite(progress)) return;
+  if (finished_ || cancelled_ || !std::isfinite(progress)) return;
+  if (task_) task_->SetMessage(message);
+  // A modern task's request is answered: nothing more goes out for it. A legacy task keeps its
+  // progress token for its whole life.
+  if (context_.progress_token.is_null() || (task_ && task_->modern())) return;
   if (last_progress_ && progress <= *last_progress_) {
     spdlog::debug("tool '{}': progress {} does not move past {}; not sent", tool_, progress,
                   *last_progress_);
     return;
   }
+  SendProgress(progress, total, std::move(message));
+}
+
+void ToolCallImpl::SendProgress(double progress, std::optional<double> total, std::string message) {
   last_progress_ = progress;
-  json params{{"progressToken", progress_token_}, {"progress", progress}};
+  last_sent_ms_ = EventLoop::NowMs();
+  json params{{"progressToken", context_.progress_token}, {"progress", progress}};
   if (total && std::isfinite(*total)) params["total"] = *total;
   if (!message.empty()) params["message"] = std::move(message);
   connection_->Send(MakeNotification("notifications/progress", std::move(params)));
+}
+
+bool ToolCallImpl::Keepalive(int64_t now_ms) {
+  if (finished_ || cancelled_ || task_ || context_.progress_token.is_null()) return false;
+  if (now_ms - last_sent_ms_ < kKeepaliveMs) return true;
+  // A hair past the last value: it must move forward, and must not overtake the tool's own
+  // next step (install_package counts steps, execute_python seconds).
+  const double progress = last_progress_.value_or(0) + 0.001;
+  SendProgress(progress, std::nullopt,
+               "still working (" + std::to_string((now_ms - started_ms_) / 1000) + " s)");
+  last_sent_ms_ = now_ms;
+  return true;
+}
+
+void ToolCallImpl::BindTask(std::shared_ptr<Task> task) {
+  Untrack();  // notifications/cancelled no longer applies: tasks/cancel does
+  task_ = std::move(task);
+  std::weak_ptr<ToolCallImpl> self = weak_from_this();
+  task_->OnCancel([self] {
+    if (auto call = self.lock()) call->Cancel("tasks/cancel");
+  });
+}
+
+void ToolCallImpl::PromoteToTask(std::shared_ptr<Task> task) {
+  json handle = task->ModernWire(false);
+  handle["resultType"] = "task";
+  connection_->Send(MakeResult(id_, ModernResult(std::move(handle), context_.server_info)));
+  BindTask(std::move(task));
 }
 
 void ToolCallImpl::OnCancel(std::function<void()> cb) {
@@ -110,7 +161,10 @@ void ToolCallImpl::Cancel(const std::string& reason) {
 void ToolCallImpl::Log(std::string_view level, std::string message) {
   std::optional<LogLevel> parsed = ParseLogLevel(level);
   if (!parsed) parsed = level == "warn" ? LogLevel::kWarning : LogLevel::kInfo;
-  connection_->Log(*parsed, tool_, std::move(message));
+  if (!context_.modern) return connection_->Log(*parsed, tool_, std::move(message));
+  // 2026-07-28: only for a request that set a level, and only while it is open.
+  if (!context_.log_level || *parsed < *context_.log_level || task_ || finished_) return;
+  connection_->SendLog(*parsed, tool_, std::move(message));
 }
 
 }  // namespace mcpx::mcp

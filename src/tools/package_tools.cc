@@ -89,6 +89,8 @@ class InstallPackageTool : public Tool {
          Annotations("Install a Python package", {.idempotent = true, .open_world = true})}};
   }
 
+  bool supports_tasks() const override { return true; }
+
   void Call(ToolCallPtr call) override {
     auto args = Args::Parse(call->arguments(), {"package"});
     if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));

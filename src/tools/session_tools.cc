@@ -81,6 +81,8 @@ class ExecutePythonTool : public Tool {
         {"annotations", Annotations("Run Python", {.destructive = true, .open_world = true})}};
   }
 
+  bool supports_tasks() const override { return true; }
+
   void Call(ToolCallPtr call) override {
     auto args = Args::Parse(call->arguments(), {"code", "session", "timeout_seconds"});
     if (!args.ok()) return call->Finish(ErrorResult(args.status().message()));

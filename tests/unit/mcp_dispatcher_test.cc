@@ -8,165 +8,15 @@
 #include <vector>
 
 #include "mcp/jsonrpc.h"
-#include "mcp/server.h"
-#include "mcp/tool_registry.h"
+#include "mcp_server_fixture.h"
 
 namespace mcpx::mcp {
 namespace {
 
-class FakeSink : public MessageSink {
- public:
-  void Send(const json& message) override {
-    // What the transport would do: serializing must never throw.
-    wire.push_back(Serialize(message));
-    messages.push_back(message);
-  }
-  std::vector<json> Take() { return std::exchange(messages, {}); }
-  std::vector<json> messages;
-  std::vector<std::string> wire;
-};
-
-// A tool whose behaviour each test picks; keeps the calls it did not finish.
-class FakeTool : public Tool {
- public:
-  enum class Mode { kEcho, kHold, kThrow, kReturnArray, kNoContent, kDrop };
-  FakeTool(std::string name, Mode mode) : name_(std::move(name)), mode_(mode) {}
-
-  json Definition() const override {
-    return json{{"name", name_},
-                {"description", "test tool " + name_},
-                {"inputSchema", {{"type", "object"}}}};
-  }
-  void Call(ToolCallPtr call) override {
-    switch (mode_) {
-      case Mode::kEcho:
-        call->Finish(TextResult(call->arguments().dump()));
-        break;
-      case Mode::kHold:
-        held.push_back(call);
-        break;
-      case Mode::kThrow:
-        throw std::runtime_error("boom");
-      case Mode::kReturnArray:
-        call->Finish(json::array({1, 2}));
-        break;
-      case Mode::kNoContent:
-        call->Finish(json{{"isError", false}});
-        break;
-      case Mode::kDrop:
-        break;
-    }
-  }
-  std::vector<ToolCallPtr> held;
-
- private:
-  std::string name_;
-  Mode mode_;
-};
-
-// Registers fine (the registry reads its name once), then fails when tools/list asks again.
-class ThrowingDefinitionTool : public Tool {
- public:
-  json Definition() const override {
-    if (asked_++ > 0) throw std::runtime_error("no definition today");
-    return {{"name", "flaky"}};
-  }
-  void Call(ToolCallPtr call) override { call->Finish(TextResult("ok")); }
-
- private:
-  mutable int asked_ = 0;
-};
-
-class FakeResources : public ResourceProvider {
- public:
-  Result<json> List(const std::optional<std::string>& cursor) override {
-    if (cursor) return InvalidArgument("bad cursor");
-    return json{{"resources", json::array({{{"uri", "file:///workspace/a.txt"}, {"name", "a"}}})}};
-  }
-  Result<json> Read(const std::string& uri) override {
-    if (uri == "file:///workspace/a.txt") {
-      return json{{"contents", json::array({{{"uri", uri}, {"text", "hi"}}})}};
-    }
-    if (uri.find("..") != std::string::npos) return InvalidArgument("outside the workspace");
-    return NotFound(uri);
-  }
-};
-
-class ServerTest : public ::testing::Test {
- protected:
-  explicit ServerTest(size_t page_size = 0) {
-    auto add = [&](const char* name, FakeTool::Mode mode) {
-      auto t = std::make_unique<FakeTool>(name, mode);
-      tools_.push_back(t.get());
-      registry_.Add(std::move(t));
-    };
-    add("echo", FakeTool::Mode::kEcho);
-    add("hold", FakeTool::Mode::kHold);
-    add("throw", FakeTool::Mode::kThrow);
-    add("array", FakeTool::Mode::kReturnArray);
-    add("nocontent", FakeTool::Mode::kNoContent);
-    add("drop", FakeTool::Mode::kDrop);
-    ServerOptions options;
-    options.tools_page_size = page_size;
-    server_ = std::make_unique<Server>(sink_, registry_, options);
-  }
-
-  FakeTool& hold() { return *tools_[1]; }
-
-  void Line(std::string_view line) { server_->HandleLine(line); }
-  void Send(const json& j) { Line(j.dump()); }
-
-  // Sends one message and returns everything it produced.
-  std::vector<json> Exchange(const json& j) {
-    Send(j);
-    return sink_.Take();
-  }
-  std::vector<json> ExchangeLine(std::string_view line) {
-    Line(line);
-    return sink_.Take();
-  }
-  // Sends a request and returns its single response.
-  json Request(json id, const std::string& method, json params = nullptr) {
-    json msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
-    if (!params.is_null()) msg["params"] = params;
-    auto out = Exchange(msg);
-    EXPECT_EQ(out.size(), 1u) << msg.dump();
-    return out.empty() ? json() : out[0];
-  }
-  json Notify(const std::string& method, json params = nullptr) {
-    json msg{{"jsonrpc", "2.0"}, {"method", method}};
-    if (!params.is_null()) msg["params"] = params;
-    return msg;
-  }
-
-  json Initialize(const std::string& version = "2025-11-25") {
-    json r = Request(0, "initialize",
-                     {{"protocolVersion", version},
-                      {"capabilities", json::object()},
-                      {"clientInfo", {{"name", "test"}, {"version", "1"}}}});
-    EXPECT_TRUE(Exchange(Notify("notifications/initialized")).empty());
-    return r;
-  }
-
-  json CallParams(const std::string& tool, json args = json::object(), json meta = nullptr) {
-    json p{{"name", tool}, {"arguments", args}};
-    if (!meta.is_null()) p["_meta"] = meta;
-    return p;
-  }
-
-  static int Code(const json& response) { return response.at("error").at("code").get<int>(); }
-  static std::string Message(const json& response) {
-    return response.at("error").at("message").get<std::string>();
-  }
-
-  FakeSink sink_;
-  ToolRegistry registry_;
-  std::vector<FakeTool*> tools_;
-  std::unique_ptr<Server> server_;
-};
+using namespace test_support;
 
 TEST_F(ServerTest, UnknownMethodIsMethodNotFoundEvenBeforeInitialize) {
-  json r = Request(0, "server/discover");
+  json r = Request(0, "completion/complete");
   EXPECT_EQ(r["id"], 0);
   EXPECT_EQ(Code(r), -32601);
   Initialize();
@@ -176,7 +26,9 @@ TEST_F(ServerTest, UnknownMethodIsMethodNotFoundEvenBeforeInitialize) {
 TEST_F(ServerTest, RequestsBeforeInitializeAreRefusedButPingWorks) {
   json r = Request(7, "tools/list");
   EXPECT_EQ(Code(r), rpc::kNotInitialized);
-  EXPECT_EQ(Message(r), "server not initialized: send initialize first");
+  EXPECT_EQ(Message(r),
+            "server not initialized: send initialize first, or use protocol 2026-07-28 with "
+            "per-request _meta");
   EXPECT_EQ(Request(8, "ping")["result"], json::object());
   Initialize();
   EXPECT_TRUE(Request(9, "tools/list").contains("result"));
@@ -337,10 +189,10 @@ TEST_F(PagedServerTest, ToolsListPaginates) {
     ASSERT_LT(pages, 10);
   }
   EXPECT_EQ(pages, 2);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"echo", "hold", "throw", "array", "nocontent", "drop"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"echo", "hold", "throw", "array", "nocontent", "drop",
+                                             "long", "quick"}));
   for (const char* bad :
-       {"", "garbage", "tools:0", "tools:6", "tools:99", "tools:-1", "tools:1x"}) {
+       {"", "garbage", "tools:0", "tools:8", "tools:99", "tools:-1", "tools:1x"}) {
     json r = Request("c", "tools/list", {{"cursor", bad}});
     EXPECT_EQ(Code(r), -32602) << bad;
   }
@@ -349,7 +201,7 @@ TEST_F(PagedServerTest, ToolsListPaginates) {
 TEST_F(ServerTest, ToolsListIsOnePageByDefaultAndUsesDefinitions) {
   Initialize();
   json r = Request(1, "tools/list");
-  ASSERT_EQ(r["result"]["tools"].size(), 6u);
+  ASSERT_EQ(r["result"]["tools"].size(), 8u);
   EXPECT_FALSE(r["result"].contains("nextCursor"));
   EXPECT_EQ(r["result"]["tools"][0], tools_[0]->Definition());
 }
