@@ -2,10 +2,12 @@
 // Beyond "no crash, no sanitizer report", it checks what every client relies on: each output is
 // a serializable JSON-RPC 2.0 object on one line, and tool results keep their shape.
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +18,7 @@
 
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
+#include "mcp/timers.h"
 #include "mcp/tool_registry.h"
 #include "mcp/transport.h"
 
@@ -49,6 +52,12 @@ class CheckingSink : public mcpx::mcp::MessageSink {
           r != message.end() && message.contains("id") && r->contains("content")) {
         Check((*r)["content"].is_array(), "tool result without a content array");
       }
+      // 2026-07-28 results: complete, or a task handle that names its task.
+      if (auto r = message.find("result"); r != message.end() && r->contains("resultType")) {
+        const json& type = (*r)["resultType"];
+        Check(type == "complete" || type == "task", "unknown resultType");
+        if (type == "task") Check((*r)["taskId"].is_string(), "task handle without taskId");
+      }
     }
   }
 };
@@ -77,7 +86,22 @@ class PuppetTool : public mcpx::mcp::Tool {
       call->Finish(mcpx::mcp::TextResult(a.dump(-1, ' ', false, json::error_handler_t::replace)));
     }
   }
+  bool supports_tasks() const override { return true; }
   std::vector<mcpx::mcp::ToolCallPtr> held;
+};
+
+// Timers the fuzzer fires itself, every few lines, so calls become tasks mid-input.
+class CrankedTimers : public mcpx::mcp::Timers {
+ public:
+  void After(std::chrono::milliseconds, std::function<void()> cb) override {
+    pending.push_back(std::move(cb));
+  }
+  void Fire() {
+    auto due = std::move(pending);
+    pending.clear();
+    for (auto& cb : due) cb();
+  }
+  std::vector<std::function<void()>> pending;
 };
 
 }  // namespace
@@ -96,6 +120,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mcpx::mcp::ServerOptions options;
   options.tools_page_size = 1;
   auto server = std::make_unique<mcpx::mcp::Server>(sink, registry, options);
+  auto owned_timers = std::make_unique<CrankedTimers>();
+  CrankedTimers* timers = owned_timers.get();
+  server->SetTimers(std::move(owned_timers));
 
   // The first byte picks whether the session starts initialized, to reach the later methods.
   std::string_view input(reinterpret_cast<const char*>(data), size);
@@ -104,8 +131,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         R"({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25"}})");
   }
   // A small cap so oversized lines are reached; the input arrives in uneven pieces.
+  size_t lines = 0;
   mcpx::mcp::LineFramer framer(
-      512, [&](std::string_view line) { server->HandleLine(line); },
+      512,
+      [&](std::string_view line) {
+        server->HandleLine(line);
+        if (++lines % 2 == 0) timers->Fire();
+      },
       [&] { server->HandleOversized(512); });
   size_t step = 1;
   while (!input.empty()) {
@@ -115,6 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     step = step * 3 % 97 + 1;
   }
   framer.Finish();
+  timers->Fire();
 
   // Late finishes, including of cancelled calls, then the server goes away with calls pending.
   for (size_t i = 0; i < tool->held.size(); i += 2)
