@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -37,6 +38,7 @@ WHEELS = [
     ("mcpx-persist", "1.0"),
     ("mcpx-prog", "1.0"),
     ("mcpx-stall", "1.0"),
+    ("mcpx-task", "1.0"),
     ("mcpx-many", "1.0", MANY_DEPS),
 ] + [(d, "0.1") for d in MANY_DEPS]
 
@@ -433,6 +435,73 @@ def test_cancel_a_running_install(networked, index):
     assert not any(m.get("id") == rid for m in networked.messages), "response to a cancelled call"
     assert wheelhouse.wait_until(lambda: not installer_pids(networked), 30), installer_pids(networked)
     assert networked.request("ping", timeout=30).get("result") == {}
+    assert not any(n.lower().startswith("mcpx_stall") for n in os.listdir(overlay_site(networked)))
+
+
+def wait_message(c, match, timeout):
+    """The first message (seen or still to come) that `match` accepts."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        for m in c.messages[seen:]:
+            if match(m):
+                return m
+        seen = len(c.messages)
+        left = deadline - time.monotonic()
+        assert left > 0, "no matching message within %ss" % timeout
+        try:
+            msg = c.read_message(timeout=left)
+        except TimeoutError:
+            continue
+        if "id" in msg and ("result" in msg or "error" in msg):
+            c._pending[msg["id"]] = msg
+
+
+def test_a_silent_install_still_sends_keepalive_progress(networked, index):
+    # pip waits on an index that says nothing: only the server's keepalive tells the client the
+    # call is alive (SDK clients reset their request timeout on progress).
+    index.clear()
+    rid = networked.start("tools/call", {"name": "install_package",
+                                         "arguments": {"package": "mcpx-stall"}},
+                          meta={"progressToken": "keep"})
+    m = wait_message(networked, lambda m: m.get("method") == "notifications/progress"
+                     and m["params"]["progressToken"] == "keep"
+                     and "still working" in m["params"].get("message", ""), 30)
+    assert re.fullmatch(r"still working \(\d+ s\)", m["params"]["message"]), m
+    networked.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
+    assert wheelhouse.wait_until(lambda: not installer_pids(networked), 30)
+
+
+def test_install_runs_as_a_task_in_both_eras(networked, index):
+    index.clear()
+    # 2025-11-25 (the fixture's handshake): the client asks for a task; tasks/result collects.
+    r = networked.request("tools/call", {"name": "install_package",
+                                         "arguments": {"package": "mcpx-task"}, "task": {}})
+    task = r["result"]["task"]
+    assert task["status"] == "working" and re.fullmatch(r"[0-9a-f]{32}", task["taskId"]), r
+    done = networked.request("tasks/result", {"taskId": task["taskId"]}, timeout=300)["result"]
+    assert done["structuredContent"]["status"] == "installed", done
+    assert done["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": task["taskId"]}
+    status = [m["params"]["status"] for m in networked.messages
+              if m.get("method") == "notifications/tasks/status"
+              and m["params"]["taskId"] == task["taskId"]]
+    assert status[-1] == "completed", status
+
+    # 2026-07-28 on the same stream: the server makes a slow install a task, cancel frees pip.
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":
+                {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    handle = networked.request("tools/call", {"name": "install_package",
+                                              "arguments": {"package": "mcpx-stall"}},
+                               meta=meta, timeout=60)["result"]
+    assert handle["resultType"] == "task", handle
+    got = networked.request("tasks/get", {"taskId": handle["taskId"]}, meta=meta)["result"]
+    assert got["status"] == "working" and got["resultType"] == "complete", got
+    ack = networked.request("tasks/cancel", {"taskId": handle["taskId"]}, meta=meta)["result"]
+    assert ack["resultType"] == "complete", ack
+    got = networked.request("tasks/get", {"taskId": handle["taskId"]}, meta=meta)["result"]
+    assert got["status"] == "cancelled", got
+    assert wheelhouse.wait_until(lambda: not installer_pids(networked), 30)
     assert not any(n.lower().startswith("mcpx_stall") for n in os.listdir(overlay_site(networked)))
 
 

@@ -33,10 +33,12 @@ def test_unsupported_version_gets_latest():
         assert c.initialize("1999-01-01")["result"]["protocolVersion"] == LATEST
 
 
-def test_discover_before_initialize_is_method_not_found():
+def test_without_handshake_or_per_request_meta_requests_are_refused():
     with McpClient(initialize=False) as c:
+        # A legacy client's stray discover: invalid params, which its fallback treats as legacy.
         r = c.request("server/discover", {})
-        assert error_code(r) == -32601
+        assert error_code(r) == -32602
+        assert "io.modelcontextprotocol/protocolVersion" in r["error"]["message"]
         r = c.request("tools/list")
         assert error_code(r) == -32000
         assert "initialize" in r["error"]["message"]
