@@ -1,21 +1,27 @@
-// Shared helpers for the interop suites: spawn the real server through the official SDK client,
-// record the wire traffic, and check results the way a strict client would.
+// Shared helpers for the interop suites: spawn the real server through an official SDK client
+// (1.x, the 2025 revisions, or 2.x, which negotiates 2026-07-28), record the wire traffic, and
+// check results the way a strict client would.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { Client as ModernClient } from '@modelcontextprotocol/client';
+import { StdioClientTransport as ModernStdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 
 export const BIN = process.env.MCPX_BIN;
 
+export const CLIENT_INFO = { name: 'mcpx-interop', version: '1.0.0' };
+
 const STDERR_KEEP = 64 * 1024;
 
 // Wraps the stdio transport so tests can see every message on the wire (the Client hides ids,
-// notifications it has no handler for, and the negotiated version), and can pose as an older
-// client by rewriting the protocol version it asks for in `initialize`.
+// notifications it has no handler for, and the negotiated version), can pose as an older
+// client by rewriting the protocol version it asks for in `initialize`, and can send requests
+// the Client does not (`request`).
 class RecordingTransport {
   constructor(inner, { requestVersion } = {}) {
     this.inner = inner;
@@ -24,11 +30,29 @@ class RecordingTransport {
     this.received = [];
     this.errors = [];
     this.protocolVersion = undefined;
+    this.rawPending = new Map();
+    this.rawCount = 0;
+  }
+
+  // The 2.x Client tells stdio from HTTP by these two (on stdio a silent server/discover probe
+  // means a legacy server). Not being its own StdioClientTransport, this one is probed in place
+  // rather than on a sibling process, so the probe shows up in `sent`.
+  get stderr() {
+    return this.inner.stderr;
+  }
+
+  get pid() {
+    return this.inner.pid;
   }
 
   async start() {
     this.inner.onmessage = (message, extra) => {
       this.received.push(message);
+      const settle = message.method === undefined && this.rawPending.get(message.id);
+      if (settle) {
+        settle(message);
+        return;
+      }
       this.onmessage?.(message, extra);
     };
     this.inner.onerror = (error) => {
@@ -54,36 +78,82 @@ class RecordingTransport {
   setProtocolVersion(version) {
     this.protocolVersion = version;
   }
+
+  // Sends `{method, params}` as a JSON-RPC request of its own and resolves with the response
+  // (`{result}` or `{error}`), which the Client never sees: for requests a test must shape by
+  // hand, and for what the Client cannot decode (ext-tasks' rawDispatch). String ids, like the
+  // 2.x Client's own probe, cannot collide with the Client's numeric ones.
+  request(request, { timeout = 60_000, signal } = {}) {
+    const id = `raw-${++this.rawCount}`;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.rawPending.delete(id);
+      };
+      const onAbort = () => {
+        done();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no response to ${request.method} (${id}) within ${timeout} ms`));
+      }, timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.rawPending.set(id, (response) => {
+        done();
+        resolve(response);
+      });
+      this.send({ jsonrpc: '2.0', id, ...request }).catch((error) => {
+        done();
+        reject(error);
+      });
+    });
+  }
 }
 
-// Starts `mcp-executor serve` on a fresh workspace and state dir and connects an SDK Client.
-// Options: env (extra environment for the server), args (extra CLI flags), listTools (default true:
-// list tools once, as real clients do, so the SDK validates structuredContent against each
-// tool's outputSchema), requestVersion (pose as a client asking that protocol revision).
-export async function startServer(t, options = {}) {
+// A fresh workspace and state dir under one temporary root, and the command line that serves
+// them. The caller removes `root`.
+export function serverCommand(args = []) {
   assert.ok(BIN, 'MCPX_BIN must name the mcp-executor binary (run through run.sh)');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpx-interop-'));
   const workspace = path.join(root, 'ws');
   const stateDir = path.join(root, 'state');
   fs.mkdirSync(workspace);
   fs.mkdirSync(stateDir);
-
-  const inner = new StdioClientTransport({
+  return {
+    root,
+    workspace,
+    stateDir,
     command: BIN,
     args: ['serve', '--workspace', workspace, '--state-dir', stateDir,
-      '--log-level', process.env.MCPX_INTEROP_LOG_LEVEL ?? 'warn', ...(options.args ?? [])],
-    env: options.env ?? {},
-    stderr: 'pipe',
-  });
+      '--log-level', process.env.MCPX_INTEROP_LOG_LEVEL ?? 'warn', ...args],
+  };
+}
+
+// Starts `mcp-executor serve` on a fresh workspace and state dir and connects an SDK Client.
+// Options: env (extra environment for the server), args (extra CLI flags), listTools (default true:
+// list tools once, as real clients do, so the SDK validates structuredContent against each
+// tool's outputSchema), requestVersion (pose as a client asking that protocol revision),
+// modern (connect the 2.x Client, which probes with server/discover and speaks 2026-07-28 when
+// offered; `clientOptions` are added to its options).
+export async function startServer(t, options = {}) {
+  const { root, workspace, stateDir, command, args } = serverCommand(options.args);
+  const Transport = options.modern ? ModernStdioClientTransport : StdioClientTransport;
+  const inner = new Transport({ command, args, env: options.env ?? {}, stderr: 'pipe' });
   let stderr = '';
   inner.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
   });
   const transport = new RecordingTransport(inner, { requestVersion: options.requestVersion });
-  const client = new Client({ name: 'mcpx-interop', version: '1.0.0' });
+  const client = options.modern
+    ? new ModernClient(CLIENT_INFO,
+      { versionNegotiation: { mode: 'auto' }, ...options.clientOptions })
+    : new Client(CLIENT_INFO);
 
   const server = {
     client,
+    modern: options.modern ?? false,
     transport,
     workspace,
     stateDir,
@@ -121,7 +191,7 @@ export async function startServer(t, options = {}) {
   return server;
 }
 
-// Follows nextCursor to the end (the SDK's listTools returns one page). Returns the pages.
+// Follows nextCursor to the end (the 1.x SDK's listTools returns one page). Returns the pages.
 export async function listToolPages(client) {
   const pages = [];
   let cursor;
@@ -170,7 +240,10 @@ export function assertSchemaCompiles(schema, what) {
 // outputSchema must carry structuredContent that matches it (checked here too, so the test does
 // not depend on which tools the SDK happened to cache).
 export async function callTool(server, name, args, options) {
-  const result = await server.client.callTool({ name, arguments: args }, undefined, options);
+  const params = { name, arguments: args };
+  const result = server.modern
+    ? await server.client.callTool(params, options)
+    : await server.client.callTool(params, undefined, options);
   assert.ok(Array.isArray(result.content), `${name}: result.content must be an array`);
   const tool = server.tools.get(name);
   if (tool?.outputSchema && !result.isError) {
