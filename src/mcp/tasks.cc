@@ -20,12 +20,10 @@ std::string_view TaskStatusName(TaskStatus status) {
       return "working";
     case TaskStatus::kCompleted:
       return "completed";
-    case TaskStatus::kFailed:
-      return "failed";
     case TaskStatus::kCancelled:
       return "cancelled";
   }
-  return "failed";
+  return {};  // not reached: the switch names every status
 }
 
 TaskClock TaskClock::Real() {
@@ -74,13 +72,6 @@ void Task::Complete(json call_tool_result) {
   Transition(TaskStatus::kCompleted);
 }
 
-void Task::Fail(const RpcError& error) {
-  if (terminal()) return;
-  error_ = error;
-  message_ = error.message;
-  Transition(TaskStatus::kFailed);
-}
-
 void Task::SetMessage(std::string message) {
   if (terminal() || message.empty()) return;
   message_ = std::move(message);
@@ -121,9 +112,6 @@ json Task::Wire(bool modern) const {
 json Task::ModernWire(bool detailed) const {
   json t = Wire(true);
   if (detailed && status_ == TaskStatus::kCompleted) t["result"] = result_;
-  if (detailed && status_ == TaskStatus::kFailed) {
-    t["error"] = MakeError(nullptr, error_).at("error");
-  }
   return t;
 }
 
@@ -144,8 +132,7 @@ void Task::AwaitResult(json request_id) {
 
 void Task::AnswerWaiters() {
   for (json& id : std::exchange(waiters_, {})) {
-    connection_->Send(status_ == TaskStatus::kFailed ? MakeError(id, error_)
-                                                     : MakeResult(id, LegacyResult()));
+    connection_->Send(MakeResult(id, LegacyResult()));
   }
 }
 

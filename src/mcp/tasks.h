@@ -29,7 +29,8 @@
 
 namespace mcpx::mcp {
 
-enum class TaskStatus { kWorking, kCompleted, kFailed, kCancelled };
+// A tool's failure is a result (isError), so a task ends completed or cancelled, never "failed".
+enum class TaskStatus { kWorking, kCompleted, kCancelled };
 std::string_view TaskStatusName(TaskStatus status);
 
 struct TaskClock {
@@ -58,8 +59,6 @@ class Task {
 
   // The tool's CallToolResult: working -> completed. A cancelled task stays cancelled.
   void Complete(json call_tool_result);
-  // A JSON-RPC error ended the call: working -> failed.
-  void Fail(const RpcError& error);
   // The latest progress text, shown as statusMessage while working.
   void SetMessage(std::string message);
   // What Cancel() runs to stop the call (the tool's interrupt).
@@ -69,7 +68,7 @@ class Task {
 
   // 2025-11-25 Task: taskId, status, statusMessage?, createdAt, lastUpdatedAt, ttl, pollInterval.
   json LegacyWire() const { return Wire(false); }
-  // 2026-07-28 Task; `detailed` adds result (completed) or error (failed), as tasks/get wants.
+  // 2026-07-28 Task; `detailed` adds the result of a completed one, as tasks/get wants.
   json ModernWire(bool detailed) const;
   // Legacy tasks/result: answers `request_id` now when terminal, else when the task ends.
   void AwaitResult(json request_id);
@@ -93,7 +92,6 @@ class Task {
   int64_t created_ms_;
   int64_t last_status_ms_ = 0;
   json result_ = nullptr;  // CallToolResult when completed
-  RpcError error_;         // when failed
   std::function<void()> interrupt_;
   std::vector<json> waiters_;  // legacy tasks/result requests still to answer
 };

@@ -362,18 +362,6 @@ TEST(TaskStoreTest, BoundedByCountAndTtl) {
   EXPECT_EQ(store.size(), TaskStore::kMaxTasks - 1);
 }
 
-TEST(TaskStoreTest, FailedTaskCarriesTheError) {
-  FakeSink sink;
-  TaskStore store(std::make_shared<Connection>(sink));
-  auto t = store.Create(true, std::nullopt, "long").value();
-  t->Fail(RpcError{rpc::kInternalError, "kernel died"});
-  json wire = t->ModernWire(true);
-  EXPECT_EQ(wire["status"], "failed");
-  EXPECT_EQ(wire["error"]["code"], rpc::kInternalError);
-  EXPECT_EQ(wire["error"]["message"], "kernel died");
-  EXPECT_TRUE(sink.Take().empty());  // modern tasks send no status notifications
-}
-
 TEST(KeepaliveTest, SilentCallsWithATokenGetProgressEveryFewSeconds) {
   FakeSink sink;
   auto connection = std::make_shared<Connection>(sink);
