@@ -26,14 +26,7 @@ ToolCallImpl::~ToolCallImpl() {
   if (finished_ || cancelled_ || !connection_->attached()) return;
   try {
     spdlog::error("tool '{}' dropped call {} without a result", tool_, key_);
-    json error = ErrorResult("internal error: tool '" + tool_ + "' ended without a result");
-    if (context_.modern) error = ModernResult(std::move(error), context_.server_info);
-    if (task_) {
-      task_->Complete(std::move(error));
-      return;
-    }
-    Untrack();
-    connection_->Send(MakeResult(id_, std::move(error)));
+    Deliver(ErrorResult("internal error: tool '" + tool_ + "' ended without a result"));
   } catch (...) {
     // A destructor must not throw; the error is already logged if logging worked.
   }
@@ -73,11 +66,19 @@ void ToolCallImpl::Finish(json result) {
   finished_ = true;
   Untrack();
   if (cancelled_) return;
-  result = Checked(std::move(result));
-  // A modern task's tasks/get carries the result as the call would have been answered.
-  if (context_.modern) result = ModernResult(std::move(result), context_.server_info);
-  if (task_) return task_->Complete(std::move(result));
-  connection_->Send(MakeResult(id_, std::move(result)));
+  Deliver(Checked(std::move(result)));
+}
+
+void ToolCallImpl::Deliver(json result) {
+  if (task_) {
+    // A modern task's tasks/get carries a complete result; the server's name is on tasks/get.
+    if (task_->modern()) result["resultType"] = "complete";
+    return task_->Complete(std::move(result));
+  }
+  Untrack();
+  connection_->Send(MakeResult(id_, context_.modern
+                                        ? ModernResult(std::move(result), context_.server_info)
+                                        : std::move(result)));
 }
 
 void ToolCallImpl::Progress(double progress, std::optional<double> total, std::string message) {

@@ -72,6 +72,8 @@ class ToolCallImpl : public ToolCall, public std::enable_shared_from_this<ToolCa
  private:
   // Stops tracking this call in the connection's in-flight table.
   void Untrack();
+  // The result to the client, or to the bound task.
+  void Deliver(json result);
   // A result that is not a CallToolResult-shaped object becomes an isError result.
   json Checked(json result) const;
   void SendProgress(double progress, std::optional<double> total, std::string message);

@@ -255,6 +255,7 @@ TEST_F(ModernTasksTest, ALongCallBecomesATaskThatCarriesItsResult) {
   EXPECT_EQ(got["result"]["status"], "completed");
   EXPECT_EQ(got["result"]["result"]["content"][0]["text"], "done");
   EXPECT_EQ(got["result"]["result"]["resultType"], "complete");  // as the call would have been
+  EXPECT_FALSE(got["result"]["result"].contains("_meta"));  // serverInfo is on tasks/get once
   EXPECT_FALSE(got["result"].contains("statusMessage"));
 }
 
