@@ -73,6 +73,10 @@ void Task::Complete(json call_tool_result) {
 }
 
 void Task::SetMessage(std::string message) {
+  // Progress text is the cell's latest output: its final newline says nothing in a status line.
+  while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {
+    message.pop_back();
+  }
   if (terminal() || message.empty()) return;
   message_ = std::move(message);
   updated_ = clock_.wall();

@@ -91,7 +91,7 @@ TEST_F(LegacyTasksTest, ATaskRunsToCompletion) {
   // Progress: the progress notification as for a plain call, and a status notification that
   // carries its text.
   auto call = long_tool().held.at(0);
-  call->Progress(1, std::nullopt, "1 s, 2 lines of output");
+  call->Progress(1, std::nullopt, "1 s, 2 lines of output\n");
   auto out = sink_.Take();
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0]["method"], "notifications/tasks/status");
@@ -255,7 +255,7 @@ TEST_F(ModernTasksTest, ALongCallBecomesATaskThatCarriesItsResult) {
   EXPECT_EQ(got["result"]["status"], "completed");
   EXPECT_EQ(got["result"]["result"]["content"][0]["text"], "done");
   EXPECT_EQ(got["result"]["result"]["resultType"], "complete");  // as the call would have been
-  EXPECT_FALSE(got["result"]["result"].contains("_meta"));  // serverInfo is on tasks/get once
+  EXPECT_FALSE(got["result"]["result"].contains("_meta"));       // serverInfo is on tasks/get once
   EXPECT_FALSE(got["result"].contains("statusMessage"));
 }
 
