@@ -38,8 +38,8 @@ RpcOr<RequestMeta> ReadRequestMeta(const json& params) {
         (version == meta.end() ? " is missing" : " must be a string, got " + TypeName(*version)) +
         ": every 2026-07-28 request names its protocol version");
   }
-  if (*version != kModernVersion) {
-    const std::string requested = version->get<std::string>();
+  const auto& requested = version->get_ref<const std::string&>();
+  if (requested != kModernVersion) {
     std::string hint = "unsupported protocol version '" + requested + "'";
     for (std::string_view v : kLegacyVersions) {
       if (v == requested) hint += ": " + requested + " is served after an initialize handshake";

@@ -366,8 +366,10 @@ TEST(TaskStoreTest, BoundedByCountAndTtl) {
 TEST(KeepaliveTest, SilentCallsWithATokenGetProgressEveryFewSeconds) {
   FakeSink sink;
   auto connection = std::make_shared<Connection>(sink);
+  CallContext context;
+  context.progress_token = "tok";
   auto call = std::make_shared<ToolCallImpl>(connection, json(1), "long", json::object(),
-                                             CallContext{.progress_token = "tok"});
+                                             std::move(context));
   const int64_t start = EventLoop::NowMs();
   EXPECT_TRUE(call->Keepalive(start + ToolCallImpl::kKeepaliveMs - 1000));
   EXPECT_TRUE(sink.Take().empty());
