@@ -92,12 +92,13 @@ void ToolCallImpl::Progress(double progress, std::optional<double> total, std::s
                   *last_progress_);
     return;
   }
-  SendProgress(progress, total, std::move(message));
+  SendProgress(EventLoop::NowMs(), progress, total, std::move(message));
 }
 
-void ToolCallImpl::SendProgress(double progress, std::optional<double> total, std::string message) {
+void ToolCallImpl::SendProgress(int64_t now_ms, double progress, std::optional<double> total,
+                                std::string message) {
   last_progress_ = progress;
-  last_sent_ms_ = EventLoop::NowMs();
+  last_sent_ms_ = now_ms;
   json params{{"progressToken", context_.progress_token}, {"progress", progress}};
   if (total && std::isfinite(*total)) params["total"] = *total;
   if (!message.empty()) params["message"] = std::move(message);
@@ -110,9 +111,8 @@ bool ToolCallImpl::Keepalive(int64_t now_ms) {
   // A hair past the last value: it must move forward, and must not overtake the tool's own
   // next step (install_package counts steps, execute_python seconds).
   const double progress = last_progress_.value_or(0) + 0.001;
-  SendProgress(progress, std::nullopt,
+  SendProgress(now_ms, progress, std::nullopt,
                "still working (" + std::to_string((now_ms - started_ms_) / 1000) + " s)");
-  last_sent_ms_ = now_ms;
   return true;
 }
 

@@ -60,7 +60,6 @@ class ToolCallImpl : public ToolCall, public std::enable_shared_from_this<ToolCa
   void BindTask(std::shared_ptr<Task> task);
   // Modern era: answers the request with the task handle (resultType "task"), then binds.
   void PromoteToTask(std::shared_ptr<Task> task);
-  bool bound_to_task() const { return task_ != nullptr; }
 
   // A progress notification when the client waits on this request, wants progress and has had
   // none for kKeepaliveMs: SDK clients that reset their timeout on progress keep waiting.
@@ -76,7 +75,8 @@ class ToolCallImpl : public ToolCall, public std::enable_shared_from_this<ToolCa
   void Deliver(json result);
   // A result that is not a CallToolResult-shaped object becomes an isError result.
   json Checked(json result) const;
-  void SendProgress(double progress, std::optional<double> total, std::string message);
+  void SendProgress(int64_t now_ms, double progress, std::optional<double> total,
+                    std::string message);
 
   std::shared_ptr<Connection> connection_;
   json id_;
