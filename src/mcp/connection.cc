@@ -23,6 +23,15 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 
 std::string_view LogLevelName(LogLevel level) { return kLevelNames[static_cast<size_t>(level)]; }
 
+std::string LogLevelChoices() {
+  std::string out;
+  for (std::string_view name : kLevelNames) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
 void Connection::Send(const json& message) {
   if (sink_ == nullptr) return;
   try {
@@ -35,7 +44,7 @@ void Connection::Send(const json& message) {
 }
 
 void Connection::Log(LogLevel level, std::string_view logger, std::string message) {
-  if (!legacy_initialized_ || level < log_level_) return;
+  if (level < log_level_) return;
   SendLog(level, logger, std::move(message));
 }
 

@@ -17,6 +17,8 @@ enum class LogLevel { kDebug, kInfo, kNotice, kWarning, kError, kCritical, kAler
 
 std::optional<LogLevel> ParseLogLevel(std::string_view name);
 std::string_view LogLevelName(LogLevel level);
+// "debug, info, ..., emergency": what an error for an unknown level name lists.
+std::string LogLevelChoices();
 
 class ToolCallImpl;
 
@@ -32,12 +34,11 @@ class Connection {
 
   void set_log_level(LogLevel level) { log_level_ = level; }
   LogLevel log_level() const { return log_level_; }
-  // notifications/message, if a legacy client initialized and `level` is at or above what it
-  // asked for. 2026-07-28 clients get log messages only per request (ToolCallImpl::Log).
+  // notifications/message, if `level` is at or above what the (legacy) client asked for.
+  // 2026-07-28 clients get log messages only per request (ToolCallImpl::Log).
   void Log(LogLevel level, std::string_view logger, std::string message);
   // notifications/message, unfiltered.
   void SendLog(LogLevel level, std::string_view logger, std::string message);
-  void set_legacy_initialized() { legacy_initialized_ = true; }
 
   // tools/call requests not yet finished or cancelled, by serialized id.
   std::map<std::string, std::weak_ptr<ToolCallImpl>>& in_flight() { return in_flight_; }
@@ -46,7 +47,6 @@ class Connection {
   MessageSink* sink_;
   // Until the client sets a level, only problems are worth its attention.
   LogLevel log_level_ = LogLevel::kWarning;
-  bool legacy_initialized_ = false;
   std::map<std::string, std::weak_ptr<ToolCallImpl>> in_flight_;
 };
 

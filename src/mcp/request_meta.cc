@@ -59,10 +59,8 @@ RpcOr<RequestMeta> ReadRequestMeta(const json& params) {
     std::optional<LogLevel> parsed;
     if (level->is_string()) parsed = ParseLogLevel(level->get<std::string>());
     if (!parsed) {
-      return InvalidParams(Field(meta::kLogLevel) +
-                           " must be one of debug, info, notice, warning, error, critical, alert, "
-                           "emergency; got " +
-                           level->dump());
+      return InvalidParams(Field(meta::kLogLevel) + " must be one of " + LogLevelChoices() +
+                           "; got " + level->dump());
     }
     out.log_level = parsed;
   }

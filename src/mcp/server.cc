@@ -40,7 +40,9 @@ constexpr std::string_view kInstructions =
 // process lives; workspace files change under every cell.
 constexpr int64_t kStableTtlMs = 60 * 60 * 1000;
 
-json Cacheable(json result, int64_t ttl_ms, std::string_view scope) {
+// The handshake revisions have no caching hints: a legacy result goes out as it is.
+json Cacheable(json result, bool modern, int64_t ttl_ms, std::string_view scope) {
+  if (!modern) return result;
   result["ttlMs"] = ttl_ms;
   result["cacheScope"] = scope;
   return result;
@@ -153,10 +155,8 @@ RpcOr<SetLevelParams> ParseSetLevel(const json& params) {
   if (!name.ok()) return name.error();
   auto level = ParseLogLevel(name.value());
   if (!level) {
-    return InvalidParams(
-        "params.level must be one of debug, info, notice, warning, error, critical, alert, "
-        "emergency; got '" +
-        name.value() + "'");
+    return InvalidParams("params.level must be one of " + LogLevelChoices() + "; got '" +
+                         name.value() + "'");
   }
   return SetLevelParams{*level};
 }
@@ -217,8 +217,8 @@ void Server::RegisterMethods() {
   d.AddRequest<CursorParams>("resources/templates/list", Gate::kAfterInitialize, Era::kBoth,
                              ParseCursor, [](CursorParams, const Request& request) -> Outcome {
                                json result{{"resourceTemplates", json::array()}};
-                               if (!request.meta.modern) return result;
-                               return Cacheable(std::move(result), kStableTtlMs, "public");
+                               return Cacheable(std::move(result), request.meta.modern,
+                                                kStableTtlMs, "public");
                              });
 
   d.AddNotification("notifications/initialized",
@@ -237,7 +237,6 @@ Outcome Server::Initialize(const std::string& version, const json& client_info) 
   }
   legacy_version_ = chosen;
   dispatcher_.set_initialized();
-  connection_->set_legacy_initialized();
   spdlog::info("client {} {} asked for protocol {}, using {}",
                client_info.value("name", std::string("?")),
                client_info.value("version", std::string("?")), version, chosen);
@@ -269,7 +268,7 @@ Outcome Server::Discover() const {
   return Cacheable(json{{"supportedVersions", SupportedVersions()},
                         {"capabilities", Capabilities(true)},
                         {"instructions", options_.instructions}},
-                   kStableTtlMs, "public");
+                   /*modern=*/true, kStableTtlMs, "public");
 }
 
 Outcome Server::ListTools(const std::optional<std::string>& cursor, const Request& request) {
@@ -295,8 +294,7 @@ Outcome Server::ListTools(const std::optional<std::string>& cursor, const Reques
   }
   json result{{"tools", std::move(list)}};
   if (end < tools.size()) result["nextCursor"] = EncodeCursor(end);
-  if (!request.meta.modern) return result;
-  return Cacheable(std::move(result), kStableTtlMs, "public");
+  return Cacheable(std::move(result), request.meta.modern, kStableTtlMs, "public");
 }
 
 Outcome Server::CallTool(CallRequest p, const Request& request) {
@@ -363,8 +361,7 @@ Outcome Server::ListResources(const std::optional<std::string>& cursor, const Re
     return InvalidParams("invalid params.cursor: there are no resources");
   }
   if (!r.ok()) return FromStatus(r.status(), modern);
-  if (!modern) return std::move(r).value();
-  return Cacheable(std::move(r).value(), 0, "private");
+  return Cacheable(std::move(r).value(), modern, 0, "private");
 }
 
 Outcome Server::ReadResource(const std::string& uri, const Request& request) {
@@ -376,8 +373,7 @@ Outcome Server::ReadResource(const std::string& uri, const Request& request) {
     if (r.status().code() == Code::kNotFound) e.data = json{{"uri", uri}};
     return e;
   }
-  if (!modern) return std::move(r).value();
-  return Cacheable(std::move(r).value(), 0, "private");
+  return Cacheable(std::move(r).value(), modern, 0, "private");
 }
 
 void Server::CancelCall(const json& params) {
@@ -405,6 +401,8 @@ size_t Server::calls_in_flight() const {
 }
 
 void Server::Log(LogLevel level, std::string message) {
+  // Only a legacy client that initialized listens to the server as a whole.
+  if (!dispatcher_.initialized()) return;
   connection_->Log(level, "mcp-executor", std::move(message));
 }
 
