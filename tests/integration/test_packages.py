@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -438,25 +437,6 @@ def test_cancel_a_running_install(networked, index):
     assert not any(n.lower().startswith("mcpx_stall") for n in os.listdir(overlay_site(networked)))
 
 
-def wait_message(c, match, timeout):
-    """The first message (seen or still to come) that `match` accepts."""
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while True:
-        for m in c.messages[seen:]:
-            if match(m):
-                return m
-        seen = len(c.messages)
-        left = deadline - time.monotonic()
-        assert left > 0, "no matching message within %ss" % timeout
-        try:
-            msg = c.read_message(timeout=left)
-        except TimeoutError:
-            continue
-        if "id" in msg and ("result" in msg or "error" in msg):
-            c._pending[msg["id"]] = msg
-
-
 def test_a_silent_install_still_sends_keepalive_progress(networked, index):
     # pip waits on an index that says nothing: only the server's keepalive tells the client the
     # call is alive (SDK clients reset their request timeout on progress).
@@ -464,9 +444,9 @@ def test_a_silent_install_still_sends_keepalive_progress(networked, index):
     rid = networked.start("tools/call", {"name": "install_package",
                                          "arguments": {"package": "mcpx-stall"}},
                           meta={"progressToken": "keep"})
-    m = wait_message(networked, lambda m: m.get("method") == "notifications/progress"
-                     and m["params"]["progressToken"] == "keep"
-                     and "still working" in m["params"].get("message", ""), 30)
+    m = networked.wait_message(lambda m: m.get("method") == "notifications/progress"
+                               and m["params"]["progressToken"] == "keep"
+                               and "still working" in m["params"].get("message", ""), 30)
     assert re.fullmatch(r"still working \(\d+ s\)", m["params"]["message"]), m
     networked.notify("notifications/cancelled", {"requestId": rid, "reason": "test"})
     assert wheelhouse.wait_until(lambda: not installer_pids(networked), 30)

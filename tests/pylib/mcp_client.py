@@ -117,17 +117,33 @@ class McpClient:
         self.send(msg)
         return rid
 
+    def _read_keeping_responses(self, deadline, timeout_message):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(timeout_message)
+        msg = self.read_message(timeout=left)
+        if "id" in msg and ("result" in msg or "error" in msg):
+            self._pending[msg["id"]] = msg
+
     def wait(self, rid, timeout=60.0):
         """Waits for the response to rid; notifications seen meanwhile are kept."""
         deadline = time.monotonic() + timeout
         while rid not in self._pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no response to id %r within %.1fs" % (rid, timeout))
-            msg = self.read_message(timeout=left)
-            if "id" in msg and ("result" in msg or "error" in msg):
-                self._pending[msg["id"]] = msg
+            self._read_keeping_responses(
+                deadline, "no response to id %r within %.1fs" % (rid, timeout))
         return self._pending.pop(rid)
+
+    def wait_message(self, match, timeout=30.0):
+        """The first message, already seen or still to come, that `match` accepts; responses
+        read meanwhile stay for wait()."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for m in self.messages[seen:]:
+                if match(m):
+                    return m
+            seen = len(self.messages)
+            self._read_keeping_responses(deadline, "no matching message within %.1fs" % timeout)
 
     def request(self, method, params=None, timeout=60.0, meta=None):
         return self.wait(self.start(method, params, meta=meta), timeout)
