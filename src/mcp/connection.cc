@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/text.h"
+
 namespace mcpx::mcp {
 namespace {
 
@@ -24,12 +26,7 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 std::string_view LogLevelName(LogLevel level) { return kLevelNames[static_cast<size_t>(level)]; }
 
 std::string LogLevelChoices() {
-  std::string out;
-  for (std::string_view name : kLevelNames) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
+  return Join(std::vector<std::string>(kLevelNames.begin(), kLevelNames.end()), ", ");
 }
 
 void Connection::Send(const json& message) {
