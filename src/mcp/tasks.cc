@@ -1,8 +1,6 @@
 #include "mcp/tasks.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +9,7 @@
 #include "mcp/tool.h"
 #include "util/event_loop.h"
 #include "util/random.h"
+#include "util/text.h"
 
 namespace mcpx::mcp {
 
@@ -25,6 +24,16 @@ std::string_view TaskStatusName(TaskStatus status) {
   }
   return {};  // not reached: the switch names every status
 }
+
+namespace {
+
+// createdAt and lastUpdatedAt, in both eras.
+std::string Timestamp(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  return UtcTimestamp(duration_cast<milliseconds>(t.time_since_epoch()).count(), /*millis=*/true);
+}
+
+}  // namespace
 
 TaskClock TaskClock::Real() {
   return {&EventLoop::NowMs, [] { return std::chrono::system_clock::now(); }};
@@ -42,26 +51,11 @@ Task::Task(std::shared_ptr<Connection> connection, TaskClock clock, std::string 
       updated_(created_),
       created_ms_(clock_.monotonic_ms()) {}
 
-std::string Task::Timestamp(std::chrono::system_clock::time_point t) const {
-  using namespace std::chrono;
-  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
-  const time_t secs = static_cast<time_t>(ms / 1000);
-  tm utc{};
-  gmtime_r(&secs, &utc);
-  char buf[40];
-  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
-}
-
 void Task::Transition(TaskStatus to) {
   status_ = to;
   updated_ = clock_.wall();
   spdlog::info("task {} ({}) is {}", id_, tool_, TaskStatusName(to));
-  if (!modern_) {
-    last_status_ms_ = clock_.monotonic_ms();
-    connection_->Send(MakeNotification("notifications/tasks/status", LegacyWire()));
-  }
+  if (!modern_) SendLegacyStatus(clock_.monotonic_ms());
   AnswerWaiters();
 }
 
@@ -82,8 +76,11 @@ void Task::SetMessage(std::string message) {
   updated_ = clock_.wall();
   if (modern_) return;  // modern clients poll; status notifications need subscriptions/listen
   const int64_t now = clock_.monotonic_ms();
-  if (now - last_status_ms_ < kStatusEveryMs) return;
-  last_status_ms_ = now;
+  if (now - last_status_ms_ >= kStatusEveryMs) SendLegacyStatus(now);
+}
+
+void Task::SendLegacyStatus(int64_t now_ms) {
+  last_status_ms_ = now_ms;
   connection_->Send(MakeNotification("notifications/tasks/status", LegacyWire()));
 }
 

@@ -76,9 +76,10 @@ class Task {
  private:
   json Wire(bool modern) const;
   void Transition(TaskStatus to);
+  // notifications/tasks/status now (2025-11-25 tasks only).
+  void SendLegacyStatus(int64_t now_ms);
   void AnswerWaiters();
   json LegacyResult() const;
-  std::string Timestamp(std::chrono::system_clock::time_point t) const;
 
   std::shared_ptr<Connection> connection_;
   TaskClock clock_;

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +37,21 @@ inline std::string PadRight(std::string s, size_t width) {
 // Spaces up to `width` bytes, then s (right-aligned numbers).
 inline std::string PadLeft(const std::string& s, size_t width) {
   return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
+}
+
+// RFC 3339 in UTC: "2026-12-07T10:23:56Z", or with `millis` "2026-12-07T10:23:56.298Z".
+inline std::string UtcTimestamp(int64_t ms_since_epoch, bool millis) {
+  const auto secs = static_cast<time_t>(ms_since_epoch / 1000);
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  char buf[40];
+  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  if (millis) {
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms_since_epoch % 1000));
+  } else {
+    snprintf(buf + n, sizeof buf - n, "Z");
+  }
+  return buf;
 }
 
 }  // namespace mcpx

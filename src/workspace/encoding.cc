@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "util/text.h"
+
 namespace mcpx::workspace {
 namespace {
 
@@ -189,12 +191,7 @@ Result<std::string> PercentDecode(std::string_view s) {
 }
 
 std::string IsoTimeUtc(int64_t seconds_since_epoch) {
-  const auto t = static_cast<time_t>(seconds_since_epoch);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return UtcTimestamp(seconds_since_epoch * 1000, /*millis=*/false);
 }
 
 }  // namespace mcpx::workspace

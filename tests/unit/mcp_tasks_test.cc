@@ -363,6 +363,16 @@ TEST(TaskStoreTest, BoundedByCountAndTtl) {
   EXPECT_EQ(store.size(), TaskStore::kMaxTasks - 1);
 }
 
+TEST(TaskStoreTest, TimestampsAreUtcWithMilliseconds) {
+  FakeSink sink;
+  const auto wall = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123));
+  TaskStore store(std::make_shared<Connection>(sink),
+                  TaskClock{[] { return int64_t{0}; }, [wall] { return wall; }});
+  auto task = store.Create(true, std::nullopt, "long").value();
+  EXPECT_EQ(task->ModernWire(false)["createdAt"], "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(task->LegacyWire()["lastUpdatedAt"], "2023-11-14T22:13:20.123Z");
+}
+
 TEST(KeepaliveTest, SilentCallsWithATokenGetProgressEveryFewSeconds) {
   FakeSink sink;
   auto connection = std::make_shared<Connection>(sink);
