@@ -7,7 +7,9 @@ import { test } from 'node:test';
 
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 
-import { allText, assertMatchesSchema, callOk, callTool, startServer } from './harness.mjs';
+import {
+  allText, assertMatchesSchema, callOk, callTool, sentToolCall, startServer,
+} from './harness.mjs';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -31,13 +33,6 @@ function assertExecuteSchema(server, result) {
     `no structuredContent: ${JSON.stringify(result).slice(0, 1000)}`);
   assertMatchesSchema(server.tools.get('execute_python').outputSchema, result.structuredContent,
     'execute_python structuredContent');
-}
-
-function sentToolCall(server, code) {
-  const request = server.transport.sent.find(
-    (m) => m.method === 'tools/call' && m.params?.arguments?.code === code);
-  assert.ok(request, 'the tools/call request is not on the wire');
-  return request;
 }
 
 // Aborted or timed-out: the SDK must have told the server, and the server must not answer.

@@ -275,3 +275,18 @@ export async function assertMcpError(promise, code, messagePattern) {
     return true;
   });
 }
+
+// The tools/call request that sent `code` to execute_python, as it went on the wire.
+export function sentToolCall(server, code) {
+  const request = server.transport.sent.find(
+    (m) => m.method === 'tools/call' && m.params?.arguments?.code === code);
+  assert.ok(request, 'the tools/call request is not on the wire');
+  return request;
+}
+
+// The server's response to a recorded request, as it came off the wire.
+export function responseTo(server, request) {
+  const response = server.transport.received.find((m) => m.id === request.id && !m.method);
+  assert.ok(response, `no response to ${request.method} (id ${request.id})`);
+  return response;
+}

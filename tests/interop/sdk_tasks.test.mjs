@@ -9,7 +9,9 @@ import {
   CallToolResultSchema, CreateTaskResultSchema, RELATED_TASK_META_KEY,
 } from '@modelcontextprotocol/sdk/types.js';
 
-import { assertMcpError, callOk, startServer } from './harness.mjs';
+import {
+  assertMcpError, callOk, responseTo, sentToolCall, startServer,
+} from './harness.mjs';
 
 const TASK_TOOLS = ['execute_python', 'install_package'];
 
@@ -19,13 +21,6 @@ const PROMPT_MS = 15000;
 function statusNotifications(server, taskId) {
   return server.transport.received.filter(
     (m) => m.method === 'notifications/tasks/status' && m.params.taskId === taskId);
-}
-
-function sentToolCall(server, code) {
-  const request = server.transport.sent.find(
-    (m) => m.method === 'tools/call' && m.params?.arguments?.code === code);
-  assert.ok(request, 'the tools/call request is not on the wire');
-  return request;
 }
 
 // Drains an SDK task stream into a list of {type, status?, statusMessage?} for the record.
@@ -94,7 +89,7 @@ test('a long cell runs as a task the SDK polls to completion', async (t) => {
   // On the wire: task-augmented call, then a CreateTaskResult in place of the result.
   const request = sentToolCall(server, code);
   assert.deepEqual(request.params.task, {});
-  const response = server.transport.received.find((m) => m.id === request.id && !m.method);
+  const response = responseTo(server, request);
   assert.equal(response.result.task?.taskId, taskId, JSON.stringify(response));
   assert.equal(response.result.content, undefined);
 

@@ -9,7 +9,9 @@ import {
   createTaskSessionFromClient, resultFromTaskOutcome,
 } from '@modelcontextprotocol/ext-tasks/client';
 
-import { CLIENT_INFO, callOk, startServer } from './harness.mjs';
+import {
+  CLIENT_INFO, callOk, responseTo, sentToolCall, startServer,
+} from './harness.mjs';
 
 const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 const CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
@@ -68,17 +70,6 @@ async function settleRecorded(execution) {
   return { outcome, seen };
 }
 
-function sentTaskCall(server, code) {
-  const request = server.transport.sent.find(
-    (m) => m.method === 'tools/call' && m.params?.arguments?.code === code);
-  assert.ok(request, 'the tools/call request is not on the wire');
-  return request;
-}
-
-function responseTo(server, request) {
-  return server.transport.received.find((m) => m.id === request.id && !m.method);
-}
-
 test('ext-tasks sees the tasks extension of a 2026-07-28 session', async (t) => {
   const { server, session } = await startTaskSession(t);
   assert.equal(server.client.getProtocolEra(), 'modern');
@@ -100,7 +91,7 @@ test('a short cell through the task session is an immediate result', async (t) =
   assert.equal(result.structuredContent.result, '42');
 
   // The request declared the extension; the server answered in place anyway.
-  const request = sentTaskCall(server, code);
+  const request = sentToolCall(server, code);
   assert.deepEqual(request.params._meta[CAPABILITIES_KEY].extensions, { [TASKS_EXTENSION]: {} });
   assert.equal(responseTo(server, request).result.resultType, 'complete');
 });
@@ -126,7 +117,7 @@ test('a long cell becomes a task that the session polls to completion', async (t
   assert.match(seen.join('\n'), /step \d|running for/, 'statusMessage carried no progress');
 
   // On the wire: the task handle in place of the result, then tasks/get until completed.
-  const created = responseTo(server, sentTaskCall(server, code)).result;
+  const created = responseTo(server, sentToolCall(server, code)).result;
   assert.equal(created.resultType, 'task', JSON.stringify(created));
   assert.equal(created.taskId, taskId);
   assert.equal(created.status, 'working');

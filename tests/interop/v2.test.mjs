@@ -15,7 +15,9 @@ import {
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
-import { CLIENT_INFO, allText, callOk, serverCommand, startServer } from './harness.mjs';
+import {
+  CLIENT_INFO, allText, callOk, responseTo, serverCommand, startServer,
+} from './harness.mjs';
 
 const MODERN = '2026-07-28';
 const VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
@@ -34,12 +36,6 @@ function envelope(overrides = {}) {
     [CAPABILITIES_KEY]: {},
     ...overrides,
   };
-}
-
-function responseTo(server, request) {
-  const response = server.transport.received.find((m) => m.id === request.id && !m.method);
-  assert.ok(response, `no response to ${request.method} (id ${request.id})`);
-  return response;
 }
 
 function lastSent(server, method) {
