@@ -5,19 +5,12 @@ import time
 
 import pytest
 
-from mcp_client import McpClient
+from mcp_client import MODERN, McpClient, modern_meta
 
-MODERN = "2026-07-28"
 VERSION = "io.modelcontextprotocol/protocolVersion"
 CAPS = "io.modelcontextprotocol/clientCapabilities"
 TASKS = "io.modelcontextprotocol/tasks"
 SUPPORTED = [MODERN, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
-
-
-def meta(tasks=False, **extra):
-    m = {VERSION: MODERN, CAPS: {"extensions": {TASKS: {}}} if tasks else {}}
-    m.update(extra)
-    return m
 
 
 def error_of(r):
@@ -33,7 +26,7 @@ def modern():
 
 
 def test_discover_describes_the_server_without_a_handshake(modern):
-    r = modern.request("server/discover", meta=meta())["result"]
+    r = modern.request("server/discover", meta=modern_meta())["result"]
     assert r["supportedVersions"] == SUPPORTED
     assert r["resultType"] == "complete"
     assert r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "mcp-executor"
@@ -66,38 +59,38 @@ def test_envelope_errors(modern, bad_meta, code, needle):
 
 def test_removed_and_unknown_methods(modern):
     for method in ("ping", "logging/setLevel", "tasks/result", "tasks/list", "prompts/list"):
-        e = error_of(modern.request(method, {"level": "info", "taskId": "x"}, meta=meta(True)))
+        e = error_of(modern.request(method, {"level": "info", "taskId": "x"}, meta=modern_meta(True)))
         assert e["code"] == -32601, (method, e)
 
 
 def test_missing_client_capability(modern):
     for method in ("tasks/get", "tasks/cancel", "tasks/update"):
-        e = error_of(modern.request(method, {"taskId": "x"}, meta=meta()))
+        e = error_of(modern.request(method, {"taskId": "x"}, meta=modern_meta()))
         assert e["code"] == -32021, e
         assert e["data"] == {"requiredCapabilities": {"extensions": {TASKS: {}}}}
 
 
 def test_lists_and_reads_carry_cache_hints_and_a_miss_is_invalid_params(modern):
-    tools = modern.request("tools/list", meta=meta())["result"]
+    tools = modern.request("tools/list", meta=modern_meta())["result"]
     assert (tools["ttlMs"], tools["cacheScope"], tools["resultType"]) == (3600000, "public",
                                                                          "complete")
     names = [t["name"] for t in tools["tools"]]
-    assert names == [t["name"] for t in modern.request("tools/list", meta=meta())["result"]["tools"]]
+    assert names == [t["name"] for t in modern.request("tools/list", meta=modern_meta())["result"]["tools"]]
     assert not any("execution" in t for t in tools["tools"])
-    modern.call("write_file", {"path": "a.txt", "content": "hi"}, meta=meta())
-    res = modern.request("resources/list", meta=meta())["result"]
+    modern.call("write_file", {"path": "a.txt", "content": "hi"}, meta=modern_meta())
+    res = modern.request("resources/list", meta=modern_meta())["result"]
     assert (res["ttlMs"], res["cacheScope"]) == (0, "private")
     uri = next(r["uri"] for r in res["resources"] if r["uri"].endswith("/a.txt"))
-    read = modern.request("resources/read", {"uri": uri}, meta=meta())["result"]
+    read = modern.request("resources/read", {"uri": uri}, meta=modern_meta())["result"]
     assert read["contents"][0]["text"] == "hi" and read["ttlMs"] == 0
-    tpl = modern.request("resources/templates/list", meta=meta())["result"]
+    tpl = modern.request("resources/templates/list", meta=modern_meta())["result"]
     assert tpl["resourceTemplates"] == [] and tpl["cacheScope"] == "public"
-    e = error_of(modern.request("resources/read", {"uri": uri[:-5] + "b.txt"}, meta=meta()))
+    e = error_of(modern.request("resources/read", {"uri": uri[:-5] + "b.txt"}, meta=modern_meta()))
     assert e["code"] == -32602 and e["data"]["uri"].endswith("/b.txt"), e
 
 
 def test_a_legacy_client_on_the_same_stream_still_needs_its_handshake(modern):
-    assert modern.call("execute_python", {"code": "1 + 1"}, meta=meta())["structuredContent"][
+    assert modern.call("execute_python", {"code": "1 + 1"}, meta=modern_meta())["structuredContent"][
         "result"] == "2"
     assert error_of(modern.request("tools/list"))["code"] == -32000
     modern.initialize()
@@ -114,10 +107,10 @@ def poll(c, task_id, m, until, timeout=60):
 
 
 def test_a_long_cell_becomes_a_task_and_a_short_one_does_not(modern):
-    m = meta(True)
+    m = modern_meta(True)
     # Warm the session with a plain call first: a kernel's start alone may take the 1 s after
     # which a call becomes a task (under ASan it does).
-    modern.call("execute_python", {"code": "import time\nx = 41"}, meta=meta())
+    modern.call("execute_python", {"code": "import time\nx = 41"}, meta=modern_meta())
     short = modern.call("execute_python", {"code": "x - 1"}, meta=m)
     assert short["resultType"] == "complete" and short["structuredContent"]["result"] == "40"
     handle = modern.request("tools/call", {"name": "execute_python", "arguments": {
@@ -135,19 +128,19 @@ def test_a_long_cell_becomes_a_task_and_a_short_one_does_not(modern):
     assert done["result"]["structuredContent"]["stdout"] == "step 0\nstep 1\nstep 2\n"
     # Without the extension, the same cell is a plain call.
     plain = modern.request("tools/call", {"name": "execute_python", "arguments": {
-        "code": "time.sleep(1.5)\nx"}}, meta=meta())["result"]
+        "code": "time.sleep(1.5)\nx"}}, meta=modern_meta())["result"]
     assert plain["resultType"] == "complete" and plain["structuredContent"]["result"] == "41"
 
 
 def test_cancel_and_timeout_of_a_modern_task(modern):
-    m = meta(True)
-    modern.call("execute_python", {"code": "import time\nkept = 5"}, meta=meta())
+    m = modern_meta(True)
+    modern.call("execute_python", {"code": "import time\nkept = 5"}, meta=modern_meta())
     handle = modern.request("tools/call", {"name": "execute_python", "arguments": {
         "code": "time.sleep(30)\nkept = 0"}}, meta=m)["result"]
     assert modern.request("tasks/cancel", {"taskId": handle["taskId"]}, meta=m)["result"] == {
         "resultType": "complete", "_meta": handle["_meta"]}
     assert poll(modern, handle["taskId"], m, lambda t: True)["status"] == "cancelled"
-    after = modern.call("execute_python", {"code": "kept"}, meta=meta(), timeout=15)
+    after = modern.call("execute_python", {"code": "kept"}, meta=modern_meta(), timeout=15)
     assert after["structuredContent"]["result"] == "5", after
 
     handle = modern.request("tools/call", {"name": "execute_python", "arguments": {
@@ -188,7 +181,7 @@ def test_legacy_tasks_for_a_2025_11_25_client():
                     if m.get("method") == "notifications/tasks/status"]
         assert statuses.count("cancelled") == 1 and statuses.count("completed") == 1, statuses
         # A modern client cannot reach a legacy task, nor the other way round.
-        e = error_of(c.request("tasks/get", {"taskId": task["taskId"]}, meta=meta(True)))
+        e = error_of(c.request("tasks/get", {"taskId": task["taskId"]}, meta=modern_meta(True)))
         assert e["code"] == -32602
 
 

@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from mcp_client import BIN, McpClient, text_of
+from mcp_client import BIN, McpClient, modern_meta, text_of
 from policy_files import write_policy
 import wheelhouse
 from wheelhouse import SimpleIndex, build_sdist, build_wheel, make_wheelhouse, parse_probe
@@ -468,9 +468,7 @@ def test_install_runs_as_a_task_in_both_eras(networked, index):
     assert status[-1] == "completed", status
 
     # 2026-07-28 on the same stream: the server makes a slow install a task, cancel frees pip.
-    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities":
-                {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    meta = modern_meta(tasks=True)
     handle = networked.request("tools/call", {"name": "install_package",
                                               "arguments": {"package": "mcpx-stall"}},
                                meta=meta, timeout=60)["result"]

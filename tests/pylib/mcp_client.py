@@ -17,6 +17,14 @@ import as_user
 BIN = os.environ.get("MCPX_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build",
                                               "mcp-executor"))
 LATEST = "2025-11-25"
+MODERN = "2026-07-28"
+
+
+def modern_meta(tasks=False):
+    """The _meta of a 2026-07-28 request; `tasks` declares the tasks extension."""
+    caps = {"extensions": {"io.modelcontextprotocol/tasks": {}}} if tasks else {}
+    return {"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": caps}
 
 
 class ServerClosed(Exception):
