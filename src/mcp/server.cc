@@ -307,7 +307,7 @@ Outcome Server::CallTool(CallRequest p, const Request& request) {
   CallContext context{.progress_token = std::move(p.progress_token),
                       .modern = meta.modern,
                       .log_level = meta.log_level,
-                      .server_info = dispatcher_.server_info(),
+                      .server_info = meta.modern ? dispatcher_.server_info() : json(),
                       .may_become_task = meta.modern && meta.tasks_extension() &&
                                          tool->supports_tasks() && timers_ != nullptr};
   const bool wants_keepalive = !context.progress_token.is_null();
