@@ -1,5 +1,6 @@
 """MCP 2026-07-28 beside the handshake revisions, raw JSON-RPC against the real binary: the
 stateless era's discover, envelope and errors, and execute_python as a task in both eras."""
+import json
 import re
 import time
 
@@ -16,6 +17,15 @@ SUPPORTED = [MODERN, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
 def error_of(r):
     assert "error" in r, r
     return r["error"]
+
+
+def last_size(c):
+    """Bytes on the wire of the most recent response."""
+    return next(reversed(c.sizes.values()))
+
+
+def wire_size(message):
+    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @pytest.fixture
@@ -35,7 +45,7 @@ def test_discover_describes_the_server_without_a_handshake(modern):
     assert (r["ttlMs"], r["cacheScope"]) == (3600000, "public")
     assert "/workspace" in r["instructions"]
     # Small: a model-facing client may show it whole.
-    assert modern.sizes[max(modern.sizes)] < 1200, modern.sizes
+    assert last_size(modern) < 1200, modern.sizes
 
 
 @pytest.mark.parametrize("bad_meta, code, needle", [
@@ -51,6 +61,7 @@ def test_discover_describes_the_server_without_a_handshake(modern):
 def test_envelope_errors(modern, bad_meta, code, needle):
     for method in ("server/discover", "tools/list", "tools/call"):
         e = error_of(modern.request(method, {"name": "list_files"}, meta=bad_meta))
+        assert last_size(modern) < 400, (method, e)
         assert e["code"] == code, (method, e)
         assert needle in e["message"], (method, e)
         if code == -32022:
@@ -66,6 +77,7 @@ def test_removed_and_unknown_methods(modern):
 def test_missing_client_capability(modern):
     for method in ("tasks/get", "tasks/cancel", "tasks/update"):
         e = error_of(modern.request(method, {"taskId": "x"}, meta=modern_meta()))
+        assert last_size(modern) < 400, e
         assert e["code"] == -32021, e
         assert e["data"] == {"requiredCapabilities": {"extensions": {TASKS: {}}}}
 
@@ -117,12 +129,15 @@ def test_a_long_cell_becomes_a_task_and_a_short_one_does_not(modern):
         "code": "for i in range(3):\n    print('step', i, flush=True)\n    time.sleep(1)\nx + 1"}},
         meta=m)["result"]
     assert handle["resultType"] == "task", handle
+    assert last_size(modern) < 500, handle
     assert re.fullmatch(r"[0-9a-f]{32}", handle["taskId"])
     assert handle["status"] == "working" and handle["pollIntervalMs"] == 1000
     seen = poll(modern, handle["taskId"], m, lambda t: "step" in t.get("statusMessage", ""))
     assert seen["status"] == "working", seen
+    assert last_size(modern) < 550, seen
     done = poll(modern, handle["taskId"], m, lambda t: t["status"] != "working")
     assert done["status"] == "completed", done
+    assert last_size(modern) < 1000, done  # the task's own fields and the cell's small result
     assert done["result"]["resultType"] == "complete"
     assert done["result"]["structuredContent"]["result"] == "42"
     assert done["result"]["structuredContent"]["stdout"] == "step 0\nstep 1\nstep 2\n"
@@ -139,6 +154,7 @@ def test_cancel_and_timeout_of_a_modern_task(modern):
         "code": "time.sleep(30)\nkept = 0"}}, meta=m)["result"]
     assert modern.request("tasks/cancel", {"taskId": handle["taskId"]}, meta=m)["result"] == {
         "resultType": "complete", "_meta": handle["_meta"]}
+    assert last_size(modern) < 250
     assert poll(modern, handle["taskId"], m, lambda t: True)["status"] == "cancelled"
     after = modern.call("execute_python", {"code": "kept"}, meta=modern_meta(), timeout=15)
     assert after["structuredContent"]["result"] == "5", after
@@ -164,6 +180,7 @@ def test_legacy_tasks_for_a_2025_11_25_client():
         r = c.request("tools/call", {"name": "execute_python", "task": {"ttl": 120000},
                                      "arguments": {"code": "time.sleep(1)\nkept * 2"}})["result"]
         task = r["task"]
+        assert last_size(c) < 400, r
         assert (task["status"], task["ttl"], task["pollInterval"]) == ("working", 120000, 1000)
         result = c.request("tasks/result", {"taskId": task["taskId"]})["result"]
         assert result["structuredContent"]["result"] == "18"
@@ -177,8 +194,9 @@ def test_legacy_tasks_for_a_2025_11_25_client():
         assert again["code"] == -32602 and "already cancelled" in again["message"]
         assert c.call("execute_python", {"code": "kept"}, timeout=15)["structuredContent"][
             "result"] == "9"
-        statuses = [m["params"]["status"] for m in c.messages
-                    if m.get("method") == "notifications/tasks/status"]
+        notified = [m for m in c.messages if m.get("method") == "notifications/tasks/status"]
+        assert max(wire_size(m) for m in notified) < 600, notified
+        statuses = [m["params"]["status"] for m in notified]
         assert statuses.count("cancelled") == 1 and statuses.count("completed") == 1, statuses
         # A modern client cannot reach a legacy task, nor the other way round.
         e = error_of(c.request("tasks/get", {"taskId": task["taskId"]}, meta=modern_meta(True)))
