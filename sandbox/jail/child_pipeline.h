@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "jail/child_failure.h"
+#include "jail/child_steps.h"
 #include "jail/landlock.h"
 #include "jail/mini_init.h"
 #include "jail/mounts.h"
@@ -20,20 +21,6 @@
 #include "jail/userns_limits.h"
 
 namespace mcpx::jail {
-
-// Exit code of a child that failed during setup (after reporting on the socket).
-inline constexpr int kSetupFailedExit = 125;
-
-struct FdMapping {
-  int parent_fd = -1;
-  int child_fd = -1;
-};
-
-// A range of the server's address space, valid in the child too (it is a copy).
-struct AddressRange {
-  uintptr_t start = 0;
-  uintptr_t end = 0;
-};
 
 struct ChildPlan {
   IdMap ids;
@@ -57,14 +44,6 @@ struct ChildPlan {
   ExecPlan exec;
   InitWatch init;  // init.note_fd: a parent fd, moved next to the sync fd by MapFds
 };
-
-// The wire format of a failure report.
-struct FailureRecord {
-  std::array<char, 120> step{};
-  int err = 0;
-};
-
-void ReportChildFailure(int report_fd, ChildFailure failure);
 
 // Runs the pipeline in the freshly cloned child. The child is a raw clone of a threaded server:
 // glibc still lists the server's other threads and may hold locks they held at the clone. Every

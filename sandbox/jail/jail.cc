@@ -25,6 +25,7 @@
 #include "jail/mounts.h"
 #include "jail/net.h"
 #include "jail/rootfs.h"
+#include "jail/spawn_internal.h"
 #include "util/event_loop.h"
 #include "util/io.h"
 
@@ -129,6 +130,51 @@ AddressRange ServerArgArea() {
   return area;
 }
 
+}  // namespace
+
+// What the mounts make writable, Landlock allows writing (and nothing else).
+LandlockPlan SandboxLandlock(const SpawnRequest& req, int landlock_abi) {
+  std::vector<std::string> writable;
+  if (!req.packages.empty() && req.packages_writable) writable.push_back(kPackagesPath);
+  for (const auto* binds : {&req.policy->extra_binds, &req.extra_binds}) {
+    for (const BindMount& b : *binds) {
+      if (b.writable) writable.push_back(b.target);
+    }
+  }
+  return BuildLandlockPlan({.enabled = req.policy->landlock,
+                            .workspace = !req.workspace.empty(),
+                            .writable = std::move(writable)},
+                           landlock_abi);
+}
+
+std::string SandboxCwd(const SpawnRequest& req) {
+  return !req.cwd.empty() ? req.cwd : req.workspace.empty() ? "/tmp" : kWorkspacePath;
+}
+
+InitWatch SandboxInitWatch(const SpawnRequest& req, int note_fd, const CgroupManager* cgroups) {
+  if (req.zygote) return {.note_fd = note_fd, .linger = true};
+  return {ProcessLimit(req.policy->limits), note_fd, InitCpuMillis(req.policy->limits, cgroups),
+          sysconf(_SC_CLK_TCK)};
+}
+
+// A failure record from a child's setup, as the error the user reads.
+Status SetupFailure(FailureRecord rec, const std::string& program, const char* what) {
+  rec.step.back() = '\0';
+  std::string step = rec.step.data();
+  std::string hint;
+  if (step == "install seccomp filter" || step == "execve") {
+    hint = step == "execve" ? " (is " + program + " in the sandbox root?)" : "";
+  } else if (step.rfind("bind ", 0) == 0 && rec.err == EACCES) {
+    hint = " (the source must be reachable with the server's owner permissions)";
+  } else if (rec.err == EPERM || rec.err == EACCES) {
+    hint = " (restricted user namespaces? run `mcp-executor doctor`)";
+  }
+  return ErrnoStatus(CodeForErrno(rec.err),
+                     std::string(what) + " setup failed at step '" + step + "'" + hint, rec.err);
+}
+
+namespace {
+
 Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool memory_in_cgroup,
                                  int landlock_abi) {
   const Policy& policy = *req.policy;
@@ -146,26 +192,21 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   m.extra_binds.insert(m.extra_binds.end(), req.extra_binds.begin(), req.extra_binds.end());
   m.tmp_bytes = policy.limits.tmp_bytes;
   m.shm_bytes = policy.limits.shm_bytes;
+  m.mask_proc = !req.zygote;
   ASSIGN_OR_RETURN(plan.mounts, BuildMountPlan(m));
 
-  plan.rlimits = BuildRlimitPlan(policy.limits, memory_in_cgroup);
-  plan.userns_limits = BuildUserNsLimitPlan(policy.limits);
+  plan.rlimits = req.zygote ? BuildZygoteRlimitPlan(policy.limits, memory_in_cgroup)
+                            : BuildRlimitPlan(policy.limits, memory_in_cgroup);
+  plan.userns_limits = req.zygote ? BuildZygoteUserNsLimitPlan(kZygoteSessions)
+                                  : BuildUserNsLimitPlan(policy.limits);
   ASSIGN_OR_RETURN(plan.last_cap, LastCapFromParent());
-  // What the mounts make writable, Landlock allows writing (and nothing else).
-  std::vector<std::string> writable;
-  if (!req.packages.empty() && req.packages_writable) writable.push_back(kPackagesPath);
-  for (const BindMount& b : m.extra_binds) {
-    if (b.writable) writable.push_back(b.target);
-  }
-  plan.landlock = BuildLandlockPlan({.enabled = policy.landlock,
-                                     .workspace = !req.workspace.empty(),
-                                     .writable = std::move(writable)},
-                                    landlock_abi);
-
-  if (req.seccomp_audit) {
-    ASSIGN_OR_RETURN(plan.seccomp, AuditPrograms(policy.seccomp_programs));
-  } else {
-    plan.seccomp = policy.seccomp_programs;
+  if (!req.zygote) {
+    plan.landlock = SandboxLandlock(req, landlock_abi);
+    if (req.seccomp_audit) {
+      ASSIGN_OR_RETURN(plan.seccomp, AuditPrograms(policy.seccomp_programs));
+    } else {
+      plan.seccomp = policy.seccomp_programs;
+    }
   }
 
   plan.fds = req.fds;
@@ -176,7 +217,7 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   plan.exec.path = req.argv.front();
   plan.exec.args = req.argv;
   plan.exec.env = req.env;
-  plan.exec.cwd = !req.cwd.empty() ? req.cwd : req.workspace.empty() ? "/tmp" : kWorkspacePath;
+  plan.exec.cwd = SandboxCwd(req);
   FinishExecPlan(plan.exec);
   return plan;
 }
@@ -226,6 +267,8 @@ Result<pid_t> CloneChild(int cgroup_fd, UniqueFd* pidfd, bool* into_cgroup) {
   return static_cast<pid_t>(pid);
 }
 
+}  // namespace
+
 // One message of the setup socket: a FailureRecord, or a note with its fd (`passed`).
 ssize_t ReceiveReport(int fd, FailureRecord* rec, UniqueFd* passed) {
   return ReceiveWithFd(fd, rec, sizeof(*rec), passed, MSG_DONTWAIT);
@@ -260,8 +303,6 @@ Status WaitForChildReport(int fd, SeccompAuditor* audit) {
   return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
 }
 
-}  // namespace
-
 // Both cgroup versions write cpu.max / cpu.cfs_quota_us exactly when the manager reports the cpu
 // controller (v2: delegated to us; v1: a cpu hierarchy we may write).
 std::string_view CpuLimitBy(const Limits& limits, const CgroupManager* cgroups) {
@@ -293,7 +334,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
     if (!cg.ok()) return cg.status().Annotate("sandbox setup failed at step 'create cgroup'");
     sb.cgroup = std::move(cg).value();
   }
-  sb.landlock_abi = policy.landlock ? LandlockAbi() : 0;
+  sb.landlock_abi = policy.landlock && !req.zygote ? LandlockAbi() : 0;
   ASSIGN_OR_RETURN(ChildPlan plan,
                    BuildChildPlan(req, sb.ids, sb.cgroup != nullptr, sb.landlock_abi));
   sb.seccomp = !plan.seccomp.empty();
@@ -316,9 +357,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (fcntl(note[0], F_SETFL, O_NONBLOCK) != 0) {
     return ErrnoStatus(Code::kInternal, "cannot set up the init note pipe");
   }
-  plan.init = {ProcessLimit(policy.limits), note_write.get(),
-               InitCpuMillis(policy.limits, sb.cgroup ? req.cgroups : nullptr),
-               sysconf(_SC_CLK_TCK)};
+  plan.init = SandboxInitWatch(req, note_write.get(), sb.cgroup ? req.cgroups : nullptr);
 
   const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
   std::vector<UniqueFd> cgroup_tasks;
@@ -384,18 +423,7 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (n != static_cast<ssize_t>(sizeof(rec))) {
     return Internal("sandbox setup: malformed report from the child");
   }
-  rec.step.back() = '\0';
-  std::string step = rec.step.data();
-  std::string hint;
-  if (step == "install seccomp filter" || step == "execve") {
-    hint = step == "execve" ? " (is " + req.argv.front() + " in the sandbox root?)" : "";
-  } else if (step.rfind("bind ", 0) == 0 && rec.err == EACCES) {
-    hint = " (the source must be reachable with the server's owner permissions)";
-  } else if (rec.err == EPERM || rec.err == EACCES) {
-    hint = " (restricted user namespaces? run `mcp-executor doctor`)";
-  }
-  return ErrnoStatus(CodeForErrno(rec.err), "sandbox setup failed at step '" + step + "'" + hint,
-                     rec.err);
+  return SetupFailure(rec, req.argv.front(), "sandbox");
 }
 
 Sandbox::Sandbox(Sandbox&& other) noexcept
@@ -408,7 +436,8 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       listener(std::move(other.listener)),
       audit(std::move(other.audit)),
       exit_(other.exit_),
-      init_note_(std::move(other.init_note_)) {}
+      init_note_(std::move(other.init_note_)),
+      adopted_(other.adopted_) {}
 
 Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
   if (this != &other) {
@@ -423,6 +452,7 @@ Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
     audit = std::move(other.audit);
     exit_ = other.exit_;
     init_note_ = std::move(other.init_note_);
+    adopted_ = other.adopted_;
   }
   return *this;
 }
@@ -446,6 +476,7 @@ void Sandbox::Kill() {
 Result<std::optional<ExitStatus>> Sandbox::WaitImpl(bool block) {
   if (exit_) return exit_;
   if (pid <= 0) return FailedPrecondition("sandbox was never started");
+  if (adopted_) return WaitAdopted(block);
   siginfo_t info{};
   if (RetryEintr([&] {
         return waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,

@@ -25,6 +25,7 @@
 #include "jail/policy.h"
 #include "jail/seccomp_audit.h"
 #include "jail/seccomp_compiler.h"
+#include "jail/session_fork.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
 
@@ -61,7 +62,17 @@ struct SpawnRequest {
 
   CgroupManager* cgroups = nullptr;  // null: no cgroup, RLIMIT_AS bounds memory instead
   std::string cgroup_name;           // default: mcpx-<server pid>-<counter>
+
+  // The sandbox of a zygote (session_fork.h): the outer layers only. Its /proc is unmasked, its
+  // user namespace may hold one nested namespace per session, and it gets no Landlock, no seccomp
+  // and none of the rlimits counted per user (each session applies all of those itself, and would
+  // otherwise share the zygote's count); its init has no watchdog (the sessions' inits watch
+  // theirs) and outlives the zygote while sessions remain.
+  bool zygote = false;
 };
+
+// The most sessions one zygote can fork at a time (its user namespace's limit on nested ones).
+inline constexpr uint64_t kZygoteSessions = 256;
 
 // How the sandbox ended. Init reports its real process's end as an exit code (128+signal
 // when it was killed); `signal` is set only when init itself was killed (Kill()).
@@ -104,12 +115,27 @@ class Sandbox {
 
  private:
   Result<std::optional<ExitStatus>> WaitImpl(bool block);
+  // A forked session's: waits on the pidfd, and reads the exit code from init's note.
+  Result<std::optional<ExitStatus>> WaitAdopted(bool block);
   std::optional<ExitStatus> exit_;
-  UniqueFd init_note_;  // read end of init's note pipe
+  UniqueFd init_note_;    // read end of init's note pipe
+  bool adopted_ = false;  // init is not our child (AdoptSession)
   friend Result<Sandbox> Spawn(const SpawnRequest& request);
+  friend Result<Sandbox> AdoptSession(UniqueFd report, UniqueFd init_note,
+                                      std::unique_ptr<Cgroup> cgroup, const SessionPlan& plan);
 };
 
 Result<Sandbox> Spawn(const SpawnRequest& request);
+
+// The plan a zygote spawned with `request` (zygote = true) forks its sessions with: the layers a
+// cold sandbox of the same request (zygote = false) would get.
+Result<SessionPlan> BuildSessionPlan(const SpawnRequest& request);
+
+// A session the zygote is forking (session_fork.h): waits on `report` until the setup is over,
+// and returns the session as a Sandbox whose init the server can signal, kill and wait for, like
+// a spawned one. `cgroup` is the one the session joined; `plan` says which layers it has.
+Result<Sandbox> AdoptSession(UniqueFd report, UniqueFd init_note, std::unique_ptr<Cgroup> cgroup,
+                             const SessionPlan& plan);
 
 // What bounds a sandbox's CPU rate given the cgroup manager Spawn gets (null: none): "cgroup" (a
 // cpu quota), "init" (the sandbox's init meters and stops it, mini_init.h), "" (no limit).

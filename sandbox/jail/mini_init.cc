@@ -48,6 +48,23 @@ void Forward(int sig) {
 
 void Tick(int) { g_tick = 1; }
 
+// Handlers, not the worker's pid yet: a signal before SuperviseInit knows the worker is dropped.
+void InstallForwarding() {
+  struct sigaction sa {};
+  sa.sa_handler = Forward;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
+}
+
+[[noreturn]] void ExitInit(const InitWatch& watch, int code) {
+  if (watch.note_exit) {
+    const char note[2] = {kInitNoteExit, static_cast<char>(code & 0xff)};
+    (void)!write(watch.note_fd, note, sizeof(note));
+  }
+  _exit(code);
+}
+
 // Closes every fd but `keep` (-1: none).
 void CloseEverything(int keep) {
   const unsigned k = keep >= 0 ? static_cast<unsigned>(keep) : ~0u;
@@ -176,12 +193,7 @@ void FinishExecPlan(ExecPlan& plan) {
 
 void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& watch,
              int report_fd) {
-  struct sigaction sa {};
-  sa.sa_handler = Forward;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
-
+  InstallForwarding();
   // Raw clone, not fork(): glibc's fork takes locks (malloc arenas) that a thread of the server
   // may have held at the moment of our own clone.
   const long pid = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
@@ -199,13 +211,19 @@ void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& w
     ReportChildFailure(report_fd, ChildFail("execve"));
     _exit(127);
   }
-  g_worker = static_cast<pid_t>(pid);
+  SuperviseInit(static_cast<pid_t>(pid), watch);
+}
+
+void SuperviseInit(pid_t worker, const InitWatch& watch) {
+  InstallForwarding();  // again for a forked session's init, whose worker started before
+  g_worker = worker;
   // Init holds nothing: the session's pipes and sockets must see EOF when the real process ends,
   // and the parent's setup read sees EOF once the real process has exec'd.
   CloseEverything(watch.note_fd);
   const int proc_fd = StartWatch(watch);
   bool noted = false;
   CpuBucket bucket;
+  int worker_code = -1;  // the worker's status as an exit code, once reaped (linger)
 
   for (;;) {
     int status = 0;
@@ -221,11 +239,14 @@ void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& w
     }
     if (done < 0) {
       if (wait_errno == EINTR) continue;
-      _exit(kSetupFailedExit);  // ECHILD: cannot happen while the worker is unreaped
+      // ECHILD: only a lingering init gets here (it reaped the worker and every orphan).
+      ExitInit(watch, worker_code >= 0 ? worker_code : kSetupFailedExit);
     }
-    if (done != pid) continue;  // a reaped orphan
-    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
-    _exit(128 + WTERMSIG(status));
+    if (done != worker) continue;  // a reaped orphan
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (!watch.linger) ExitInit(watch, code);
+    worker_code = code;
+    g_worker = 0;  // nothing to forward to any more
   }
 }
 

@@ -20,6 +20,8 @@
 // prlimit64 for RLIMIT_AS without a cgroup (every Python profile allows them).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,16 +49,29 @@ struct InitWatch {
   // cpu quota does it, or when there is no limit.
   uint32_t cpu_millis = 0;
   long clock_ticks = 0;  // sysconf(_SC_CLK_TCK), the unit of /proc/<pid>/stat's times
+  // A zygote's init (zygote.h): when its real process (the zygote) ends, init keeps reaping until
+  // no process is left, so the sessions forked from it (in PID namespaces below this one) live on.
+  bool linger = false;
+  // A forked session's init: the server is not its parent and cannot wait for it, so init writes
+  // kInitNoteExit and its exit code (one byte) on note_fd just before it exits.
+  bool note_exit = false;
 };
 
 // The byte init writes on its note fd before it kills the namespace for the task limit.
 inline constexpr char kInitNoteTaskLimit = 'P';
+// InitWatch::note_exit: this byte, then the exit code.
+inline constexpr char kInitNoteExit = 'E';
 
 // Installs the forwarding handlers, starts the real process (which sets the plan's exec_only
 // rlimits, execs plan.path, and on failure reports the step and errno on report_fd), then waits
 // (and watches). Never returns.
 [[noreturn]] void RunInit(const ExecPlan& plan, const RlimitPlan& rlimits, const InitWatch& watch,
                           int report_fd);
+
+// Init's part once its real process `worker` runs (RunInit calls it; a forked session's init
+// calls it directly, session_fork.h): forwards signals, reaps, watches, exits with the worker's
+// status. Closes every fd but watch.note_fd first.
+[[noreturn]] void SuperviseInit(pid_t worker, const InitWatch& watch);
 
 // Tasks (threads included) of the PID namespace whose procfs `proc_fd` is. Allocation-free.
 uint64_t CountTasks(int proc_fd);

@@ -91,11 +91,38 @@ class PlanBuilder {
 // half of the host's RAM pages, and each empty file costs kernel memory without using `size`.
 std::string TmpfsOptions(uint64_t bytes, const char* mode) {
   const uint64_t inodes = std::max<uint64_t>(1024, bytes / 4096);
-  return "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) +
-         ",mode=" + mode;
+  return "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) + ",mode=" + mode;
+}
+
+void AddMaskedProc(PlanBuilder& b) {
+  using K = MountStep::Kind;
+  b.Add(Step(K::kProc, "mount /proc", "/proc", {}, {}, MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  for (const char* p : kProcMasked) {
+    MountStep s = Step(K::kMask, std::string("mask ") + p, p, "/dev/null");
+    s.optional = true;
+    b.Add(std::move(s));
+  }
+  for (const char* p : kProcReadOnly) {
+    MountStep s = Step(K::kReadOnly, std::string("read-only ") + p, p);
+    s.optional = true;
+    b.Add(std::move(s));
+  }
 }
 
 }  // namespace
+
+MountPlan BuildSessionMountPlan(uint64_t tmp_bytes, uint64_t shm_bytes) {
+  MountPlan plan;  // stage "": the targets are the paths themselves
+  PlanBuilder b(plan);
+  using K = MountStep::Kind;
+  // Every target exists in the zygote's (read-only) root: mkdir gives EEXIST, which is fine.
+  AddMaskedProc(b);
+  b.Add(Step(K::kTmpfs, "mount tmpfs /tmp", "/tmp", {}, TmpfsOptions(tmp_bytes, "1777"),
+             MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  b.Add(Step(K::kTmpfs, "mount tmpfs /dev/shm", "/dev/shm", {}, TmpfsOptions(shm_bytes, "1777"),
+             MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  return plan;
+}
 
 Result<MountPlan> BuildMountPlan(const MountRequest& r) {
   MountPlan plan;
@@ -168,16 +195,10 @@ Result<MountPlan> BuildMountPlan(const MountRequest& r) {
   b.Add(Step(K::kRemountRo, "remount /dev read-only", "/dev", {}, {}, MS_NOSUID | MS_NOEXEC));
 
   // A proc of our own PID namespace: shows only the sandbox's processes.
-  b.Add(Step(K::kProc, "mount /proc", "/proc", {}, {}, MS_NOSUID | MS_NODEV | MS_NOEXEC));
-  for (const char* p : kProcMasked) {
-    MountStep s = Step(K::kMask, std::string("mask ") + p, p, "/dev/null");
-    s.optional = true;
-    b.Add(std::move(s));
-  }
-  for (const char* p : kProcReadOnly) {
-    MountStep s = Step(K::kReadOnly, std::string("read-only ") + p, p);
-    s.optional = true;
-    b.Add(std::move(s));
+  if (r.mask_proc) {
+    AddMaskedProc(b);
+  } else {
+    b.Add(Step(K::kProc, "mount /proc", "/proc", {}, {}, MS_NOSUID | MS_NODEV | MS_NOEXEC));
   }
   return plan;
 }
@@ -326,6 +347,13 @@ ChildFailure OpenMountSourcesInChild(MountPlan& plan) {
   for (MountStep& s : plan.steps) {
     if (s.kind != MountStep::Kind::kBind) continue;
     if (auto f = OpenBindSource(s); f.failed()) return f;
+  }
+  return ChildOk();
+}
+
+ChildFailure SessionMountsInChild(MountPlan& plan) {
+  for (MountStep& s : plan.steps) {
+    if (auto f = RunStep(s); f.failed()) return f;
   }
   return ChildOk();
 }

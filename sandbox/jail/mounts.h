@@ -33,6 +33,9 @@ struct MountRequest {
   std::vector<BindMount> extra_binds;
   uint64_t tmp_bytes = 0;
   uint64_t shm_bytes = 0;
+  // A zygote's /proc stays unmasked: the kernel lets a session mount its own proc (and mask it)
+  // only while a fully visible proc is mounted (mount_too_revealing). The zygote runs no user code.
+  bool mask_proc = true;
 };
 
 struct MountStep {
@@ -66,11 +69,19 @@ struct MountPlan {
 
 Result<MountPlan> BuildMountPlan(const MountRequest& request);
 
+// A session forked from a zygote (session_fork.h) keeps the zygote's root and mounts its own
+// /proc (masked as BuildMountPlan masks it), /tmp and /dev/shm over the zygote's. Targets are
+// plain paths in the zygote's root; there are no binds and no pivot.
+MountPlan BuildSessionMountPlan(uint64_t tmp_bytes, uint64_t shm_bytes);
+
 // Child, phase one: opens every bind source (O_PATH), while the host tree is visible and with
 // the server's file access (a root server's fsuid is still 0 here, so root-owned 0700 parents
 // of the workspace are traversable). The plan is mutable only for these fds.
 ChildFailure OpenMountSourcesInChild(MountPlan& plan);
 // Child, phase two: assembles the root from those fds and pivots into it.
 ChildFailure MountsInChild(MountPlan& plan);
+// A forked session's init (PID 1 of its namespace, which its proc shows): runs the steps of a
+// BuildSessionMountPlan in place.
+ChildFailure SessionMountsInChild(MountPlan& plan);
 
 }  // namespace mcpx::jail

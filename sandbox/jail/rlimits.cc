@@ -26,6 +26,18 @@ RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup) {
   return plan;
 }
 
+RlimitPlan BuildZygoteRlimitPlan(const Limits& limits, bool in_cgroup) {
+  const RlimitPlan all = BuildRlimitPlan(limits, in_cgroup);
+  RlimitPlan plan;
+  for (size_t i = 0; i < all.count; ++i) {
+    const int r = all.entries[i].resource;
+    if (r == RLIMIT_NOFILE || r == RLIMIT_FSIZE || r == RLIMIT_CORE || r == RLIMIT_AS) {
+      plan.entries[plan.count++] = all.entries[i];
+    }
+  }
+  return plan;
+}
+
 namespace {
 
 ChildFailure ApplyEntries(const RlimitPlan& plan, bool exec_only) {

@@ -36,6 +36,12 @@ inline constexpr uint64_t kMemlockBytes = 256ull << 10;
 // the looser `nproc` backstop behind the pids controller.
 RlimitPlan BuildRlimitPlan(const Limits& limits, bool in_cgroup);
 
+// A zygote's (jail.h SpawnRequest::zygote): NOFILE, FSIZE, CORE=0 and, without a cgroup, AS. Not
+// the limits counted per user up the chain of user namespaces (NPROC, SIGPENDING, MSGQUEUE,
+// MEMLOCK): the kernel would hold every session forked from it to the zygote's values at the
+// zygote's level, together. Each session sets all of them for itself.
+RlimitPlan BuildZygoteRlimitPlan(const Limits& limits, bool in_cgroup);
+
 // The most tasks a sandbox can hold (the pids controller or NPROC stops the next fork there), and
 // the count at which init's watchdog stops it (mini_init.h).
 uint64_t ProcessLimit(const Limits& limits);

@@ -10,15 +10,27 @@
 
 namespace mcpx::jail {
 
+namespace {
+
+void Add(UserNsLimitPlan& plan, const char* path, uint64_t value) {
+  UserNsLimitPlan::Entry& e = plan.entries[plan.count++];
+  e.path = path;
+  // The kernel takes an int; the policy's bounds keep every value far below INT_MAX.
+  const auto r = std::to_chars(e.value.data(), e.value.data() + e.value.size(), value);
+  e.len = static_cast<size_t>(r.ptr - e.value.data());
+}
+
+}  // namespace
+
+UserNsLimitPlan BuildZygoteUserNsLimitPlan(uint64_t user_namespaces) {
+  UserNsLimitPlan plan;
+  Add(plan, "/proc/sys/user/max_user_namespaces", user_namespaces);
+  return plan;
+}
+
 UserNsLimitPlan BuildUserNsLimitPlan(const Limits& limits) {
   UserNsLimitPlan plan;
-  auto add = [&plan](const char* path, uint64_t value) {
-    UserNsLimitPlan::Entry& e = plan.entries[plan.count++];
-    e.path = path;
-    // The kernel takes an int; the policy's bounds keep every value far below INT_MAX.
-    const auto r = std::to_chars(e.value.data(), e.value.data() + e.value.size(), value);
-    e.len = static_cast<size_t>(r.ptr - e.value.data());
-  };
+  auto add = [&plan](const char* path, uint64_t value) { Add(plan, path, value); };
   add("/proc/sys/user/max_inotify_instances", limits.inotify_instances);
   add("/proc/sys/user/max_inotify_watches", limits.inotify_watches);
   add("/proc/sys/user/max_fanotify_groups", limits.inotify_instances);

@@ -31,6 +31,12 @@ struct UserNsLimitPlan {
 // nested user namespaces at all (seccomp denies creating them too; this holds without it).
 UserNsLimitPlan BuildUserNsLimitPlan(const Limits& limits);
 
+// A zygote's namespace (zygote_plan.h): room for the one user namespace each forked session
+// creates, which then sets its own limits as above (nested namespaces 0 included). Nothing else is
+// limited at the zygote's level: every session's counts are charged there as well, as a cold
+// sandbox's are charged to the host user.
+UserNsLimitPlan BuildZygoteUserNsLimitPlan(uint64_t user_namespaces);
+
 // Child: writes each value into /proc/sys/user/ for our user namespace. A file the kernel lacks
 // (built without inotify or fanotify) is skipped: there is no budget to protect then.
 ChildFailure UserNsLimitsInChild(const UserNsLimitPlan& plan);
