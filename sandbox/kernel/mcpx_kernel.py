@@ -63,11 +63,15 @@ def _add_workspace_to_sys_path():
     sys.path.append(os.getcwd())
 
 
-def _setup_matplotlib_env():
+def _setup_matplotlib_env(config_dir=None):
     """Points matplotlib at Agg-based output and a writable config dir holding the prepared
-    font cache, before anything can import it (building the cache takes seconds)."""
+    font cache, before anything can import it (building the cache takes seconds). A forked
+    kernel passes its zygote's `config_dir`, to make it again in its own /tmp."""
     os.environ["MPLBACKEND"] = _MPL_BACKEND
-    config_dir = tempfile.mkdtemp(prefix="mcpx-mpl-")
+    if config_dir is None:
+        config_dir = tempfile.mkdtemp(prefix="mcpx-mpl-")
+    else:
+        os.makedirs(config_dir, mode=0o700, exist_ok=True)
     copied = 0
     cache = os.environ.get("MCPX_MPL_CACHE")
     if cache and os.path.isdir(cache):
@@ -143,6 +147,52 @@ def _memory():
     return info.get("VmRSS"), info.get("VmHWM")
 
 
+class PreparedProcess:
+    """What prepare_process did: a forked kernel inherits it from its zygote."""
+
+    def __init__(self, mpl_config_dir, mpl_cache_files, preloaded, failed, preload_ms):
+        self.mpl_config_dir = mpl_config_dir
+        self.mpl_cache_files = mpl_cache_files
+        self.preloaded = preloaded
+        self.failed = failed
+        self.preload_ms = preload_ms
+
+
+def prepare_process():
+    """Everything a kernel needs before its first request that does not depend on the session:
+    streams, sys.path, matplotlib's environment, the preloads. A cold kernel does it at start, a
+    zygote once before its first fork."""
+    _setup_streams()
+    _isolate_sys_path()
+    mpl_config_dir, mpl_cache_files = _setup_matplotlib_env()
+    preload_started = time.perf_counter()
+    # Preloads run outside the workspace too: matplotlib reads ./matplotlibrc at import.
+    workspace = os.getcwd()
+    os.chdir("/")
+    try:
+        preloaded, failed = _preload(os.environ.get("MCPX_PRELOAD", ""))
+    finally:
+        os.chdir(workspace)
+    preload_ms = round((time.perf_counter() - preload_started) * 1000.0, 3)
+    _add_workspace_to_sys_path()
+    # The preloaded modules are hundreds of thousands of long-lived objects: keep them out of
+    # every later garbage collection (a full pass over them costs ~20 ms in a user's cell). In a
+    # zygote this also keeps the collector from writing to them, so their pages stay shared.
+    gc.collect()
+    gc.freeze()
+    return PreparedProcess(mpl_config_dir, mpl_cache_files, preloaded, failed, preload_ms)
+
+
+def _reseed():
+    """A forked kernel starts with its zygote's memory: every generator seeded there would repeat
+    in each session. `random` reseeds itself at the fork; numpy's global generator does not."""
+    import random
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
 class Kernel:
     def __init__(self, fd):
         self.fd = fd
@@ -158,36 +208,38 @@ class Kernel:
     def start(self):
         # Before anything slow: an early SIGINT must not kill a kernel that is starting.
         self.interrupts.install()
-        _setup_streams()
-        _isolate_sys_path()
-        self.mpl_config_dir, self.mpl_cache_files = _setup_matplotlib_env()
-        preload_started = time.perf_counter()
-        # Preloads run outside the workspace too: matplotlib reads ./matplotlibrc at import.
-        workspace = os.getcwd()
-        os.chdir("/")
-        try:
-            self.preloaded, failed = _preload(os.environ.get("MCPX_PRELOAD", ""))
-        finally:
-            os.chdir(workspace)
-        _add_workspace_to_sys_path()
-        # The preloaded modules are hundreds of thousands of long-lived objects: keep them out of
-        # every later garbage collection (a full pass over them costs ~20 ms in a user's cell).
-        gc.collect()
-        gc.freeze()
-        now = time.perf_counter()
+        process = prepare_process()
+        self.mpl_config_dir, self.mpl_cache_files = process.mpl_config_dir, process.mpl_cache_files
+        self.preloaded = process.preloaded
+        self._ready(process, init_ms=round((time.perf_counter() - _STARTED) * 1000.0, 3))
+
+    def start_forked(self, process):
+        """A kernel forked from a zygote (mcpx_zygote.py), which prepared `process` already."""
+        started = time.perf_counter()
+        self.interrupts.install()
+        _reseed()
+        self.mpl_config_dir, self.mpl_cache_files = _setup_matplotlib_env(process.mpl_config_dir)
+        self.preloaded = process.preloaded
+        self._ready(process, init_ms=round((time.perf_counter() - started) * 1000.0, 3),
+                    forked=True)
+
+    def _ready(self, process, init_ms, forked=False):
         mcpx_execute.flush_output()
-        self._send({
+        message = {
             "type": "ready",
             "protocol": mcpx_protocol.PROTOCOL_VERSION,
             "pid": os.getpid(),
             "python": sys.version.split()[0],
-            "preloaded": self.preloaded,
-            "failed_preloads": failed,
+            "preloaded": process.preloaded,
+            "failed_preloads": process.failed,
             "startup_ms": _process_age_ms(),
-            "init_ms": round((now - _STARTED) * 1000.0, 3),
-            "preload_ms": round((now - preload_started) * 1000.0, 3),
+            "init_ms": init_ms,
+            "preload_ms": process.preload_ms,
             "max_frame_bytes": mcpx_protocol.MAX_FRAME_BYTES,
-        })
+        }
+        if forked:
+            message["forked"] = True
+        self._send(message)
 
     def _send(self, message):
         try:
@@ -341,9 +393,18 @@ def main():
         print(f"mcpx-kernel: no control channel at MCPX_KERNEL_FD={raw_fd!r}: {e}",
               file=sys.stderr)
         sys.exit(2)
+    run(fd)
+
+
+def run(fd, process=None):
+    """Serves the control channel at `fd` until it closes, then ends the process. `process`:
+    what a zygote prepared before it forked this kernel (a cold kernel prepares its own)."""
     kernel = Kernel(fd)
     try:
-        kernel.start()
+        if process is None:
+            kernel.start()
+        else:
+            kernel.start_forked(process)
         kernel.serve()
     except mcpx_protocol.ChannelClosed:
         pass

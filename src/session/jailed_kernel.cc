@@ -23,7 +23,7 @@ namespace {}  // namespace
 
 Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
                                                           const KernelConfig& config,
-                                                          uint64_t serial) {
+                                                          uint64_t serial, Zygote* zygote) {
   std::unique_ptr<JailedKernel> k(
       new JailedKernel(loop, serial, FrameLimitsFor(config.policy->settings)));
   int sv[2];
@@ -35,15 +35,21 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
   ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
 
   const auto& policy = *config.policy;
-  jail::SpawnRequest req =
-      PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
-  req.env.push_back("MCPX_KERNEL_FD=3");
-  req.env.push_back("MCPX_PRELOAD=" + Join(policy.settings.preload, ","));
-  req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
-  req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
-  req.cgroup_name = "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
-
-  ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
+  const std::string cgroup_name =
+      "mcpx-" + std::to_string(getpid()) + "-k" + std::to_string(serial);
+  if (zygote != nullptr) {
+    ASSIGN_OR_RETURN(k->sandbox_, zygote->Fork(cgroup_name, control_child.get(),
+                                               out_pipe.second.get(), err_pipe.second.get()));
+  } else {
+    jail::SpawnRequest req =
+        PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
+    req.env.push_back("MCPX_KERNEL_FD=3");
+    req.env.push_back("MCPX_PRELOAD=" + Join(policy.settings.preload, ","));
+    req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
+    req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
+    req.cgroup_name = cgroup_name;
+    ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
+  }
   k->start_timeout_s_ = policy.settings.start_timeout_s;
   // The child's ends now live in the sandbox; closing ours lets EOF/HUP mean "gone".
   control_child.reset();
@@ -284,9 +290,51 @@ void JailedKernelFactory::Prepare(std::function<void()> done) {
   if (!prep.ok()) {
     spdlog::warn("{}; the first plot of each kernel will be slow", prep.status().ToString());
   } else if (*prep > 0) {
-    return WaitForCachePrep(*prep, std::move(done));
+    return WaitForCachePrep(*prep, [this, done = std::move(done)] {
+      after_zygote_ = done;
+      StartZygote();
+    });
   }
-  loop_->Post(std::move(done));
+  after_zygote_ = std::move(done);
+  StartZygote();
+}
+
+void JailedKernelFactory::ZygoteSettled() {
+  if (auto then = std::exchange(after_zygote_, nullptr)) loop_->Post(std::move(then));
+}
+
+void JailedKernelFactory::StartZygote() {
+  if (shut_down_ || zygote_ || !config_.policy->settings.zygote) return ZygoteSettled();
+  if (config_.zygote_module.empty()) {
+    spdlog::info("no zygote module was built (python3-dev missing?): every kernel starts cold");
+    return ZygoteSettled();
+  }
+  auto z = Zygote::Start(
+      loop_, config_, ++zygote_serial_, [this] { ZygoteSettled(); },
+      [this](const std::string& why) { OnZygoteExit(why); });
+  if (!z.ok()) return OnZygoteExit("could not start: " + z.status().ToString());
+  zygote_ = std::move(z).value();
+}
+
+void JailedKernelFactory::OnZygoteExit(const std::string& why) {
+  ZygoteSettled();
+  if (zygote_) {
+    if (!zygote_->ready()) ++zygote_failures_;
+    retired_.push_back(std::move(zygote_));
+  } else {
+    ++zygote_failures_;
+  }
+  if (shut_down_) return;
+  if (zygote_failures_ > kZygoteRetries) {
+    spdlog::warn("the zygote {}; {} zygotes in a row failed, so every kernel starts cold from now",
+                 why, zygote_failures_);
+    return;
+  }
+  spdlog::warn("the zygote {}; new kernels start cold until a new one is ready", why);
+  zygote_timer_ = loop_->AddTimer(std::chrono::seconds(zygote_failures_), [this] {
+    zygote_timer_ = 0;
+    StartZygote();
+  });
 }
 
 void JailedKernelFactory::WaitForCachePrep(pid_t pid, std::function<void()> done) {
@@ -309,7 +357,11 @@ void JailedKernelFactory::WaitForCachePrep(pid_t pid, std::function<void()> done
 }
 
 void JailedKernelFactory::Shutdown() {
+  shut_down_ = true;
   loop_->CancelTimer(std::exchange(cache_prep_timer_, 0));
+  loop_->CancelTimer(std::exchange(zygote_timer_, 0));
+  zygote_.reset();
+  retired_.clear();
   if (cache_prep_pid_ > 0) {
     kill(cache_prep_pid_, SIGKILL);
     waitpid(cache_prep_pid_, nullptr, 0);
@@ -318,6 +370,19 @@ void JailedKernelFactory::Shutdown() {
 }
 
 Result<std::unique_ptr<Kernel>> JailedKernelFactory::Start(uint64_t serial) {
+  std::erase_if(retired_, [](const std::unique_ptr<Zygote>& z) { return z->gone(); });
+  if (zygote_ && zygote_->ready()) {
+    zygote_failures_ = 0;
+    const int64_t started = EventLoop::NowMs();
+    auto forked = JailedKernel::Start(loop_, config_, serial, zygote_.get());
+    if (forked.ok()) {
+      spdlog::debug("kernel {} forked from the zygote in {} ms", serial,
+                    EventLoop::NowMs() - started);
+      return std::unique_ptr<Kernel>(std::move(forked).value());
+    }
+    spdlog::warn("kernel {}: forking it from the zygote failed ({}); starting it cold", serial,
+                 forked.status().ToString());
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<JailedKernel> k, JailedKernel::Start(loop_, config_, serial));
   return std::unique_ptr<Kernel>(std::move(k));
 }

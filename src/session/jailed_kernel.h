@@ -20,6 +20,7 @@
 #include "session/frame_codec.h"
 #include "session/kernel.h"
 #include "session/runtime.h"
+#include "session/zygote.h"
 #include "util/event_loop.h"
 #include "util/status.h"
 #include "util/unique_fd.h"
@@ -34,8 +35,9 @@ class JailedKernel : public Kernel {
   // What a kernel wrote to stderr before it was ready is kept (the tail) for the error that
   // says why it did not start.
   static constexpr size_t kStartupStderrBytes = 512;
+  // Spawned cold, or forked from `zygote` when one is given (it must be ready).
   static Result<std::unique_ptr<JailedKernel>> Start(EventLoop* loop, const KernelConfig& config,
-                                                     uint64_t serial);
+                                                     uint64_t serial, Zygote* zygote = nullptr);
   ~JailedKernel() override;
   JailedKernel(const JailedKernel&) = delete;
   JailedKernel& operator=(const JailedKernel&) = delete;
@@ -96,7 +98,11 @@ class JailedKernel : public Kernel {
   uint32_t start_timeout_s_ = 0;
 };
 
-// Starts JailedKernels from one KernelConfig; Prepare() builds the matplotlib font cache once.
+// Starts JailedKernels from one KernelConfig; Prepare() builds the matplotlib font cache once,
+// then starts the policy's zygote and is done when it is ready (or failed), so that the warm
+// pool's first kernels are forked too. Kernels are forked from the zygote while it is ready, and
+// start cold otherwise (before it is ready, and when it failed: it is then started again in the
+// background, at most kZygoteRetries times in a row).
 class JailedKernelFactory : public KernelFactory {
  public:
   JailedKernelFactory(EventLoop* loop, KernelConfig config)
@@ -108,14 +114,30 @@ class JailedKernelFactory : public KernelFactory {
   Result<std::unique_ptr<Kernel>> Start(uint64_t serial) override;
 
   const KernelConfig& config() const { return config_; }
+  // For tests: the zygote, once it is ready (null otherwise).
+  Zygote* ready_zygote() const { return zygote_ && zygote_->ready() ? zygote_.get() : nullptr; }
+
+  static constexpr int kZygoteRetries = 3;
 
  private:
   void WaitForCachePrep(pid_t pid, std::function<void()> done);
+  void StartZygote();
+  // Runs (and clears) what waits for the zygote's first outcome: ready or failed.
+  void ZygoteSettled();
+  void OnZygoteExit(const std::string& why);
 
   EventLoop* loop_;
   KernelConfig config_;
   pid_t cache_prep_pid_ = -1;
   EventLoop::TimerId cache_prep_timer_ = 0;
+  std::unique_ptr<Zygote> zygote_;
+  // Zygotes that ended, kept until the last session forked from them has ended.
+  std::vector<std::unique_ptr<Zygote>> retired_;
+  uint64_t zygote_serial_ = 0;
+  int zygote_failures_ = 0;  // in a row, before one got ready
+  EventLoop::TimerId zygote_timer_ = 0;
+  std::function<void()> after_zygote_;  // Prepare's `done`, until the first zygote settles
+  bool shut_down_ = false;
 };
 
 }  // namespace mcpx::session

@@ -32,6 +32,16 @@ Status MakeDirs(const std::string& dir) {
   return Status::Ok();
 }
 
+// The zygote's extension module, built next to the server's binary (sandbox/zygote); "" when
+// there is none.
+std::string FindZygoteModule() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const auto module = exe.parent_path() / "_mcpx_fork.so";
+  return std::filesystem::is_regular_file(module, ec) ? module.string() : "";
+}
+
 }  // namespace
 
 Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths& paths,
@@ -44,6 +54,7 @@ Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths
   c.packages_dir = paths.state_dir + "/packages";
   c.mpl_cache_dir = paths.state_dir + "/mpl-cache";
   c.cgroups = cgroups;
+  c.zygote_module = FindZygoteModule();
   RETURN_IF_ERROR(MakeDirs(paths.state_dir));
   if (Status st = PrepareOverlay(c.packages_dir); !st.ok()) {
     return st.Annotate("cannot prepare the package overlay (choose another --state-dir)");

@@ -25,7 +25,12 @@ struct KernelConfig {
   std::string kernel_dir;     // sandbox/kernel, read-only at /opt/mcpx/kernel
   std::string mpl_cache_dir;  // prepared matplotlib cache, read-only at /opt/mcpx/mpl-cache
   jail::CgroupManager* cgroups = nullptr;
+  // The zygote's extension module (sandbox/zygote), read-only at kZygoteModuleInside; empty: none
+  // was built, and every kernel starts cold.
+  std::string zygote_module;
 };
+
+inline constexpr const char* kZygoteModuleInside = "/opt/mcpx/zygote/_mcpx_fork.so";
 
 inline constexpr const char* kMplCacheInside = "/opt/mcpx/mpl-cache";
 

@@ -48,7 +48,8 @@ const SettingSpec kSettingSpecs[] = {
     {"workspace_reserve_inodes", {&SessionSettings::workspace_reserve_inodes, 8, 1ull << 24}},
 };
 
-constexpr std::string_view kSessionFields[] = {"preload", "allow_sdist", "record_notebook"};
+constexpr std::string_view kSessionFields[] = {"preload", "allow_sdist", "record_notebook",
+                                               "zygote"};
 
 bool IsPythonModuleName(const std::string& s) {
   bool start = true;
@@ -126,6 +127,9 @@ Result<SessionSettings> ParseSettings(const json& others) {
     ASSIGN_OR_RETURN(s.record_notebook,
                      jail::ReadBool(others["record_notebook"], "record_notebook"));
   }
+  if (others.contains("zygote")) {
+    ASSIGN_OR_RETURN(s.zygote, jail::ReadBool(others["zygote"], "zygote"));
+  }
   return s;
 }
 
@@ -160,6 +164,7 @@ json ServerPolicyToJson(const ServerPolicy& policy) {
   j["preload"] = policy.settings.preload;
   j["allow_sdist"] = policy.settings.allow_sdist;
   j["record_notebook"] = policy.settings.record_notebook;
+  j["zygote"] = policy.settings.zygote;
   return j;
 }
 

@@ -49,6 +49,9 @@ struct SessionSettings {
   // Each session's cells and outputs go to .mcp-executor/notebooks/<session>.ipynb
   // (notebook_recorder.h), for a person to review or rerun.
   bool record_notebook = true;
+  // New kernels are forked from a zygote that imported the preloads once (session/zygote.h);
+  // false: each kernel is a cold start of its own interpreter.
+  bool zygote = true;
 };
 
 struct ServerPolicy {

@@ -14,6 +14,7 @@ import sys
 ALLOWED = {
     "util": set(),
     "jail": {"util"},
+    "zygote": {"util", "jail"},  # the zygote's CPython extension (sandbox/zygote)
     "workspace": {"util"},
     "session": {"util", "jail", "workspace"},
     "packages": {"util", "jail", "session"},
