@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libseccomp-dev libcap-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev googletest
-  python3 python3-numpy python3-pandas python3-matplotlib python3-venv python3-pip python3-pytest
-  python3-wheel python3-setuptools python3-ipython python3-nbformat fonts-dejavu-core
+  python3 python3-dev python3-numpy python3-pandas python3-matplotlib python3-venv python3-pip
+  python3-pytest python3-wheel python3-setuptools python3-ipython python3-nbformat fonts-dejavu-core
   bubblewrap hyperfine nodejs npm
 )
 

@@ -75,6 +75,10 @@ def _stage(binary, data):
     staged_bin = os.path.join(base, "bin", os.path.basename(binary))
     os.makedirs(os.path.dirname(staged_bin))
     shutil.copy2(binary, staged_bin)
+    # The zygote's module is found next to the binary (session/zygote.h).
+    module = os.path.join(os.path.dirname(binary), "_mcpx_fork.so")
+    if os.path.exists(module):
+        shutil.copy2(module, os.path.dirname(staged_bin))
     staged_data = os.path.join(base, "data")
     for folder in DATA_FOLDERS:
         shutil.copytree(os.path.join(data, folder), os.path.join(staged_data, folder),
