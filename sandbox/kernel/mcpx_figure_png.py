@@ -98,7 +98,14 @@ class _Render:
             box = artist.get_window_extent(renderer)
             if box.width > 0 or box.height > 0:
                 self.inside_boxes.append(top_left(box))
-        self.axes_boxes = [top_left(ax.bbox) for ax in fig.axes if ax.get_visible()]
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        axes += [child for ax in axes for child in ax.child_axes if child.get_visible()]
+        self.axes_boxes = [top_left(ax.bbox) for ax in axes]
+        # Artists added to the figure itself: only whether they stay within the canvas (an image
+        # over the whole canvas explains no edge pixels: it is the non-uniform background).
+        for artist in (*fig.artists, *fig.lines, *fig.patches, *fig.images):
+            if artist.get_visible() and not _clipped(artist):
+                top_left(artist.get_window_extent(renderer))
 
 
 def _loose_artists(fig):
@@ -141,13 +148,15 @@ def _cropped_png(fig, dpi):
         canvas.mpl_disconnect(cid)
     if not render.drawn or render.outside or render.pixels is None:
         return None
-    rgba = np.asarray(render.pixels)
-    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8 or 0 in rgba.shape[:2]:
-        return None
-    box = _content_box(np, rgba, render)
-    if box is None:
-        return None
-    return _encode(np, rgba, box, round(pad * dpi))
+    try:
+        rgba = np.asarray(render.pixels)
+        if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8 or \
+                0 in rgba.shape[:2]:
+            return None
+        box = _content_box(np, rgba, render)
+        return None if box is None else _encode(np, rgba, box, round(pad * dpi))
+    except Exception:
+        return None  # a buffer this code did not expect: the tight save still works
 
 
 def _content_box(np, rgba, render):
