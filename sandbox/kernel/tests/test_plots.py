@@ -251,6 +251,15 @@ def test_legend_outside_the_canvas_is_kept_whole(plot_kernel, anchor):
     assert img.width > 400
 
 
+def test_inset_axes_past_the_canvas_is_kept_whole(plot_kernel):
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2])\n"
+        "ax.inset_axes([1.5, 0.2, 0.3, 0.3]).plot([1, 2])"))
+    assert img.size == tight
+    assert img.width > 400
+
+
 def test_transparent_figure_stays_transparent(plot_kernel):
     img, tight = _captured_and_tight(plot_kernel, (
         "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
