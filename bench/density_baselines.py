@@ -15,8 +15,9 @@ from execute_roundtrip import PLOT_CODE, pct
 from density_mcpx import STACK, mib
 
 PYTHON = "/usr/bin/python3"
-# ipykernel 6.17's debugger prints a frozen-modules warning at every start without this.
-KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+# ipykernel 6.17's debugger (imported by the kernel, and here by the kernelspec lookup) prints a
+# frozen-modules warning without this; the kernels inherit it.
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 
 def jupyter_missing():
@@ -51,7 +52,7 @@ class Kernel:
     def __init__(self):
         from jupyter_client import KernelManager
         self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=dict(os.environ, **KERNEL_ENV), stderr=subprocess.DEVNULL)
+        self.km.start_kernel(env=dict(os.environ), stderr=subprocess.DEVNULL)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)

@@ -83,7 +83,7 @@ run density "$PY" "$HERE/density_bench.py" --calls "$CALLS" --plots "$PLOTS" \
   --startup-runs "$STARTUP_RUNS" --concurrent "$CONCURRENT"
 
 section "summary"
-grep -E '^(density \(issue 9\)|\| |startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import|long print|total )' "$LOG" || true
+grep -E '^(density \(issue 9\)|\|[ -]|startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import|long print|total )' "$LOG" || true
 echo "full output: $LOG"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}"
