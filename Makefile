@@ -41,7 +41,9 @@ fuzz: asan
 	$(ASAN_BUILD)/tests/fuzz/kernel_frame_fuzzer -max_total_time=60 \
 	  $(ASAN_BUILD)/fuzz/kernel_frame tests/fuzz/kernel_frame_corpus
 
+# The benchmarks also compare against a Jupyter kernel, which only they install.
 bench: build
+	@bash scripts/setup.sh --bench
 	bash bench/run.sh $(BUILD)
 
 format:

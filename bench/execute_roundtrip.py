@@ -5,6 +5,7 @@
 2. One small matplotlib figure per call: the call's round trip (render + PNG + base64 + JSON both
    ways) next to matplotlib's own savefig time for the same figure, measured inside the kernel
    with time.perf_counter in the same call.
+3. The same cell without that savefig, against that savefig time.
 
 Usage: MCPX_BIN=build/mcp-executor bench/execute_roundtrip.py [N] [PLOTS]
 """
@@ -25,6 +26,16 @@ ax.plot([1, 3, 2, 4])
 _t0 = time.perf_counter()
 fig.savefig(io.BytesIO(), format="png")
 print((time.perf_counter() - _t0) * 1000.0)
+"""
+
+# The same plot cell without the timed savefig: what a user's plotting cell costs end to end
+# (figure creation + the kernel's capture + transport), set against the savefig of a fresh
+# figure measured by PLOT_CODE (a first draw costs more than the context's repeated ones). The
+# PLOT_CODE cell itself draws twice: its own savefig, then the capture.
+PLOT_ONLY_CODE = """\
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+ax.plot([1, 3, 2, 4])
 """
 
 # Context for the plot figure, outside the timed calls: what the kernel's own capture costs
@@ -98,7 +109,17 @@ def main():
         _, r = timed_call(c, CAPTURE_COST_CODE)
         plain, tight = (float(v) for v in r["structuredContent"]["stdout"].split())
         print("  context: same figure inside the kernel, savefig p50 %.2f ms plain, %.2f ms with "
-              "bbox_inches='tight' (what the kernel's figure capture uses)" % (plain, tight))
+              "bbox_inches='tight'" % (plain, tight))
+        if plots:
+            rtt = []
+            for _ in range(plots):
+                ms, r = timed_call(c, PLOT_ONLY_CODE)
+                if len(r["structuredContent"]["images"]) != 1:
+                    raise SystemExit("expected one image")
+                rtt.append(ms)
+            print("plot cell without its own savefig over %d calls: round trip p50 %.2f ms, "
+                  "%.2fx the savefig p50 above" % (plots, pct(rtt, 50),
+                                                   pct(rtt, 50) / pct(savefig, 50)))
 
 
 if __name__ == "__main__":

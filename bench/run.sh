@@ -5,8 +5,10 @@
 #   bash bench/run.sh [BUILD_DIR]        (default: build)
 #   QUICK=1 bash bench/run.sh BUILD_DIR  fewer runs, for a smoke check
 #
-# Needs hyperfine and bwrap for the jail startup comparison (skipped with a note without them)
-# and root for the idle-memory figure (reads the kernels' /proc/PID/smaps_rollup).
+# Needs hyperfine and bwrap for the jail startup comparison (skipped with a note without them),
+# root for the idle-memory figures (reads the kernels' /proc/PID/smaps_rollup), and Debian's
+# python3-ipykernel and python3-jupyter-client for the density comparison's Jupyter column
+# (`scripts/setup.sh --bench`, which `make bench` runs; "not installed" without them).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(realpath "${1:-build}")
@@ -26,9 +28,9 @@ for prog in startup_bench list_files_bench jail_spawn_bench; do
 done
 
 if [[ -n ${QUICK:-} ]]; then
-  STARTUP_RUNS=20 SPAWN_RUNS=20 CALLS=100 PLOTS=5 SESSION_RUNS=1 INSTALL_RUNS=1
+  STARTUP_RUNS=20 SPAWN_RUNS=20 CALLS=100 PLOTS=5 SESSION_RUNS=1 INSTALL_RUNS=1 CONCURRENT=12
 else
-  STARTUP_RUNS=200 SPAWN_RUNS=200 CALLS=1000 PLOTS=30 SESSION_RUNS=5 INSTALL_RUNS=5
+  STARTUP_RUNS=200 SPAWN_RUNS=200 CALLS=1000 PLOTS=30 SESSION_RUNS=5 INSTALL_RUNS=5 CONCURRENT=32
 fi
 
 LOG=$(mktemp /tmp/mcpx-bench-XXXXXX.log)
@@ -76,8 +78,12 @@ run install "$PY" "$HERE/install_bench.py" "$INSTALL_RUNS"
 section "8. reply sizes of a new user's analysis session (bytes on the wire, bytes a model reads)"
 run replies "$PY" "$HERE/reply_sizes.py"
 
+section "9. density (issue 9): idle PSS, new sessions, plot, x = 1, spawn, $CONCURRENT sessions at once; vs Jupyter and python3"
+run density "$PY" "$HERE/density_bench.py" --calls "$CALLS" --plots "$PLOTS" \
+  --startup-runs "$STARTUP_RUNS" --concurrent "$CONCURRENT"
+
 section "summary"
-grep -E '^(startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import|long print|total )' "$LOG" || true
+grep -E '^(density \(issue 9\)|\|[ -]|startup to initialize|Workspace::List recursive \(openat2\)|list_files (tool|recursive via)|Benchmark [0-9]|  Time \(mean|  Spawn \(to execve\)|execute_python\(|plot \(|new session|idle memory|(root|uid 65534) server |benchdep-b|benchpkg|  install_package|  pip install|  first import|long print|total )' "$LOG" || true
 echo "full output: $LOG"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}"

@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the build, the sandbox's Python and the tests need. Idempotent: when everything is
 # present it only checks (well under a second) and changes nothing.
+#
+#   bash scripts/setup.sh           what `make build`, `make run` and `make test` need
+#   bash scripts/setup.sh --bench   that, plus what only the benchmarks compare against (`make bench`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+BENCH=0
+case "${1:-}" in
+  "") ;;
+  --bench) BENCH=1 ;;
+  *)
+    echo "usage: bash scripts/setup.sh [--bench]" >&2
+    exit 2
+    ;;
+esac
 
 # Debian packages: build, libraries, the sandbox's Python stack, test and bench tools.
 PACKAGES=(
@@ -12,6 +25,10 @@ PACKAGES=(
   python3-pytest python3-wheel python3-setuptools python3-ipython python3-nbformat fonts-dejavu-core
   bubblewrap hyperfine nodejs npm
 )
+# Benchmarks only: a Jupyter kernel as the baseline of bench/density_bench.py (issue 9). Kept out
+# of the default set so that `make test` and `make run` users do not get ipykernel.
+BENCH_PACKAGES=(python3-ipykernel python3-jupyter-client)
+if ((BENCH)); then PACKAGES+=("${BENCH_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

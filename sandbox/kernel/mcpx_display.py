@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+import mcpx_figure_png
+
 # Reply defaults when a request gives no limits (documented in PROTOCOL.md). 1568 px is the
 # longest side a model's image input keeps; a larger image is downscaled on arrival anyway.
 DEFAULT_MAX_IMAGES = 8
@@ -101,7 +103,7 @@ class CellOutput:
         self._count += 1
         dpi = float(fig.dpi)
         if len(self.images) >= self.limits.max_images:
-            self._save(_figure_png(fig, dpi), "figure")
+            self._save(mcpx_figure_png.figure_png(fig, dpi), "figure")
             return
         # The tight bounding box is the figure's size only after a layout: predict it (within
         # a pixel or two; at half the dpi that fits the canvas, as images are resampled even in
@@ -110,13 +112,13 @@ class CellOutput:
         canvas_scale = self._scale(width, height)
         natural = None
         if canvas_scale < 1.0:
-            inches = _tight_inches(fig, dpi * canvas_scale / 2)
+            inches = mcpx_figure_png.tight_inches(fig, dpi * canvas_scale / 2)
             if inches is not None:
                 natural = (math.floor(inches[0] * dpi), math.floor(inches[1] * dpi))
                 dpi *= self._scale(*natural)
                 if dpi == fig.dpi:
                     natural = None  # fits after all: its render is its natural size
-        data = _figure_png(fig, dpi)
+        data = mcpx_figure_png.figure_png(fig, dpi)
         size = png_size(data)
         if size is None:
             self.notes.append(f"image {self._count} dropped: the figure did not render as PNG")
@@ -267,33 +269,6 @@ def _shown_path(path):
     if cwd != "/" and os.path.commonpath([cwd, path]) == cwd:
         return "/workspace" + path[len(cwd):]
     return path
-
-
-def _figure_png(fig, dpi):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def _tight_inches(fig, dpi):
-    """Size in inches of the figure saved with bbox_inches="tight" at dpi, laid out but not
-    rasterized (as savefig does; text extents depend a little on the dpi), or None."""
-    import matplotlib
-    old_dpi = fig.dpi
-    try:
-        fig.dpi = dpi
-        fig.draw_without_rendering()
-        bbox = fig.get_tightbbox()
-    except Exception:
-        return None
-    finally:
-        fig.dpi = old_dpi
-    pad = matplotlib.rcParams.get("savefig.pad_inches")
-    if isinstance(pad, (int, float)):
-        bbox = bbox.padded(pad)
-    if not (bbox.width > 0 and bbox.height > 0):
-        return None
-    return bbox.width, bbox.height
 
 
 def _pil_open(data):

@@ -1,6 +1,7 @@
 """Runs cells in one persistent __main__ namespace: exec all statements, eval the last
 expression, turn exceptions into {type, message, traceback} trimmed to the user's code."""
 
+import _signal
 import ast
 import builtins
 import contextlib
@@ -106,7 +107,9 @@ class Interrupts:
 
     def install(self):
         # Reinstalled around every cell: user code may have replaced or reset the handler.
-        signal.signal(signal.SIGINT, self._handler)
+        # _signal's own function: signal.signal turns the old handler into an enum on the way
+        # back, through a ValueError for a Python function, every time.
+        _signal.signal(signal.SIGINT, self._handler)
 
 
 def flush_output():

@@ -74,9 +74,17 @@ def _clean(value):
     return _clean(repr(value))
 
 
+# One encoder for the kernel's life: json.dumps with options builds a new one every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode_message(message):
-    payload = json.dumps(_clean(message), ensure_ascii=False, separators=(",", ":"),
-                         allow_nan=False).encode("utf-8")
+    try:
+        payload = _ENCODER.encode(message).encode("utf-8")
+    except (TypeError, ValueError):
+        # A lone surrogate (UnicodeEncodeError), NaN or a value JSON cannot carry: rare, so the
+        # walk over the whole message that fixes them runs only then.
+        payload = _ENCODER.encode(_clean(message)).encode("utf-8")
     return _HEADER.pack(len(payload)) + payload
 
 

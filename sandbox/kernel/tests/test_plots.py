@@ -200,6 +200,96 @@ def test_small_figure_is_untouched(plot_kernel):
     assert plot_kernel.execute(code, limits=big_caps)["images"] == reply["images"]
 
 
+# The capture draws a figure once and crops it to its content; savefig(bbox_inches="tight") is
+# the reference. Each cell below saves its figure tight itself and prints that size.
+_TIGHT_SIZE = ("_b = io.BytesIO()\nfig.savefig(_b, format='png', bbox_inches='tight')\n"
+               "print(*PIL.Image.open(_b).size)\n")
+
+
+def _captured_and_tight(kernel, code):
+    reply = kernel.execute("import io, PIL.Image\n" + code + "\n" + _TIGHT_SIZE)
+    assert reply["status"] == "ok", reply["error"]
+    [image] = reply["images"]
+    with PIL.open(io.BytesIO(_decode(image))) as img:
+        img.load()
+        pixels = img.copy()
+    return pixels, tuple(int(n) for n in reply["stdout"].split())
+
+
+def test_labels_at_the_canvas_edge_are_whole(plot_kernel):
+    # At 80 dpi the y label's box starts a fraction of a pixel inside the canvas' left edge, and
+    # the text at the right ends a few pixels before the right one: both are inside, so the one
+    # render is cropped (RGB: opaque, no alpha channel to compress), with nothing cut.
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=80)\n"
+        "ax.plot([1, 3, 2, 4])\n"
+        "ax.set_ylabel('a y label at the very edge')\n"
+        "fig.text(0.97, 0.5, 'x')"))
+    assert img.mode == "RGB"
+    assert abs(img.width - tight[0]) <= 2 and abs(img.height - tight[1]) <= 2, (img.size, tight)
+    assert img.getpixel((0, img.height // 2)) == (255, 255, 255)  # padded like the tight box
+
+
+def test_label_past_the_canvas_edge_is_saved_tight(plot_kernel):
+    # At 100 dpi with wider tick labels the y label lies wholly left of the canvas.
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2])\n"
+        "ax.set_ylabel('a y label')\n"
+        "ax.set_yticks([1, 2, 3], ['one', 'two', 'three'])"))
+    assert img.size == tight
+
+
+@pytest.mark.parametrize("anchor", ["(1.02, 1)", "(1.6, 1)"])
+def test_legend_outside_the_canvas_is_kept_whole(plot_kernel, anchor):
+    # Crossing the right edge, or wholly past it: the tight save decides the box.
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2], label='a line with a long name')\n"
+        f"ax.legend(bbox_to_anchor={anchor}, loc='upper left')"))
+    assert img.size == tight
+    assert img.width > 400
+
+
+def test_inset_axes_past_the_canvas_is_kept_whole(plot_kernel):
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2])\n"
+        "ax.inset_axes([1.5, 0.2, 0.3, 0.3]).plot([1, 2])"))
+    assert img.size == tight
+    assert img.width > 400
+
+
+def test_transparent_figure_stays_transparent(plot_kernel):
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2])\n"
+        "fig.patch.set_alpha(0)\n"
+        "ax.patch.set_alpha(0)"))
+    assert abs(img.width - tight[0]) <= 2 and abs(img.height - tight[1]) <= 2, (img.size, tight)
+    assert img.mode == "RGBA"
+    assert img.getpixel((0, 0))[3] == 0
+    assert img.getpixel((img.width // 2, img.height // 2))[3] == 0  # inside the axes
+
+
+def test_coloured_facecolor_is_the_background(plot_kernel):
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100, facecolor='#203040')\n"
+        "ax.plot([1, 3, 2])\n"
+        "ax.set_title('a title')"))
+    assert abs(img.width - tight[0]) <= 2 and abs(img.height - tight[1]) <= 2, (img.size, tight)
+    for corner in ((0, 0), (img.width - 1, img.height - 1)):
+        assert img.getpixel(corner)[:3] == (0x20, 0x30, 0x40)
+
+
+def test_figure_without_pixels_at_the_edge_but_a_non_uniform_face_is_saved_tight(plot_kernel):
+    img, tight = _captured_and_tight(plot_kernel, (
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
+        "ax.plot([1, 3, 2])\n"
+        "fig.figimage(np.linspace(0, 1, 400 * 300).reshape(300, 400))"))
+    assert img.size == tight
+
+
 def test_pil_image_downscaled_with_lanczos(plot_kernel):
     # Stripes one pixel wide: nearest neighbour would keep them black and white, Lanczos
     # averages them to grey.
