@@ -7,32 +7,15 @@ import statistics
 import subprocess
 import time
 
-from session_bench import proc_table, pss_kib
-from execute_roundtrip import PLOT_CODE, pct
+from session_bench import descendants, kernel_pids, proc_table, pss_kib
+from execute_roundtrip import PLOT_CODE, PLOT_ONLY_CODE, pct
 from mcp_client import BIN, McpClient
 import policy_files
 
 STACK = "import numpy, pandas, matplotlib.pyplot"
 
 
-def descendants(root):
-    """Every process below `root` (jail inits, kernels, helpers such as a zygote)."""
-    t = proc_table()
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        kids = [p for p, (pp, _, _, _) in t.items() if pp == parent]
-        found += kids
-        frontier += kids
-    return sorted(found)
-
-
-def kernels(server_pid):
-    """The kernels' python processes: grandchildren of the server named python3 (as
-    session_bench.py finds them)."""
-    t = proc_table()
-    inits = {p for p, (pp, _, _, _) in t.items() if pp == server_pid}
-    return sorted(p for p, (pp, comm, _, _) in t.items() if pp in inits and comm == "python3")
+kernels = kernel_pids
 
 
 def settle(server_pid, min_kernels, quiet_s=1.0, timeout=180.0):
@@ -76,10 +59,10 @@ def tree_memory(server_pid):
             continue  # exited meanwhile
         if p in ks:
             mem["kernels"].append(pss)
-        elif t.get(p, (0,))[0] == server_pid:
-            mem["inits"].append(pss)
+        elif t.get(p, (0, ""))[1] == "mcpx-init":
+            mem["inits"].append(pss)  # every sandbox's PID 1, the zygote's and the sessions'
         else:
-            mem["other"].append(pss)
+            mem["other"].append(pss)  # the zygote, the font cache's preparation
     mem["total"] = mem["server"] + sum(mem["kernels"]) + sum(mem["inits"]) + sum(mem["other"])
     return mem
 
@@ -140,13 +123,16 @@ def roundtrips(c, calls, plots):
     out = {"x1_p50_ms": pct(rtt, 50), "x1_p99_ms": pct(rtt, 99), "x1_kernel_ms": pct(kernel, 50)}
     for _ in range(3):
         call(c, PLOT_CODE, "s0")
+    # The plot cell as a user writes it (no savefig of its own: that would draw twice), against
+    # matplotlib's own savefig of the same fresh figure, timed inside the kernel.
     prtt, savefig = [], []
     for _ in range(plots):
-        ms, s = call(c, PLOT_CODE, "s0")
+        _, s = call(c, PLOT_CODE, "s0")
+        savefig.append(float(s["stdout"].strip()))
+        ms, s = call(c, PLOT_ONLY_CODE, "s0")
         if len(s["images"]) != 1:
             raise RuntimeError("plot: expected one image, got %d" % len(s["images"]))
         prtt.append(ms)
-        savefig.append(float(s["stdout"].strip()))
     out.update(plot_rtt_ms=pct(prtt, 50), plot_savefig_ms=pct(savefig, 50))
     out["plot_ratio"] = out["plot_rtt_ms"] / out["plot_savefig_ms"]
     return out

@@ -37,12 +37,30 @@ def proc_table():
     return table
 
 
-def kernel_pids(server_pid):
-    """The kernels' python processes: grandchildren of the server (server -> jail init -> python).
-    The matplotlib cache preparation is a direct child and is left out."""
+def descendants(root):
+    """Every process below `root` (jail inits, kernels, helpers such as a zygote)."""
     t = proc_table()
-    inits = {p for p, (pp, _, _, _) in t.items() if pp == server_pid}
-    return sorted(p for p, (pp, comm, _, _) in t.items() if pp in inits and comm == "python3")
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, (pp, _, _, _) in t.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return sorted(found)
+
+
+def kernel_pids(server_pid):
+    """The kernels' python processes below the server, cold (server -> jail init -> python) or
+    forked from the zygote (deeper): every one runs mcpx_kernel.py."""
+    kernels = []
+    for p in descendants(server_pid):
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                if any(a.endswith(b"mcpx_kernel.py") for a in f.read().split(b"\0")):
+                    kernels.append(p)
+        except OSError:
+            pass
+    return sorted(kernels)
 
 
 def wait_idle(server_pid, count, timeout=60.0):

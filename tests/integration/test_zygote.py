@@ -7,6 +7,7 @@ cold, keeps the sessions it has, and brings a new zygote up in the background.
 """
 import os
 import signal
+import sys
 import tempfile
 import time
 
@@ -14,6 +15,9 @@ import pytest
 
 from mcp_client import McpClient
 from policy_files import write_policy
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "security", "probes"))
+from harness import cmdline, descendants  # noqa: E402
 
 
 def structured(c, code, session="default", timeout=60):
@@ -26,32 +30,6 @@ def structured(c, code, session="default", timeout=60):
 def values(s):
     """`name=value` lines of a cell's stdout."""
     return dict(line.split("=", 1) for line in s["stdout"].splitlines() if "=" in line)
-
-
-def descendants(pid):
-    children = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
 
 
 def zygote_pids(c):
@@ -130,7 +108,7 @@ def test_forked_sessions_do_not_share_tmp_random_state_or_memory(server):
     assert fresh["peak_memory_bytes"] < 40 << 20, fresh
 
 
-def test_blas_and_matplotlib_work_after_the_fork(server):
+def test_blas_pandas_and_matplotlib_work_after_the_fork(server):
     s = values(structured(server, """
 import numpy as np
 rng = np.random.default_rng(7)
@@ -139,8 +117,11 @@ inv = np.linalg.inv(a)
 print('identity=' + str(np.allclose(a @ inv, np.eye(400), atol=1e-8)))
 w = np.linalg.eigvalsh(np.diag(np.arange(1.0, 6.0)))
 print('eig=' + ','.join('%g' % v for v in w))
+import pandas as pd
+df = pd.DataFrame({'k': ['x', 'y', 'x'], 'v': [1, 2, 3]})
+print('pandas=' + str(df.groupby('k').v.sum().to_dict()))
 """, "a"))
-    assert s == {"identity": "True", "eig": "1,2,3,4,5"}, s
+    assert s == {"identity": "True", "eig": "1,2,3,4,5", "pandas": "{'x': 4, 'y': 2}"}, s
     r = server.call("execute_python", {"code": (
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\n"
         "ax.set_title('forked')"), "session": "b"})
