@@ -1,35 +1,13 @@
 #include "jail/child_pipeline.h"
 
-#include <fcntl.h>
-#include <linux/seccomp.h>
-#include <sched.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <csignal>
-#include <cstring>
-
 #include "jail/caps.h"
-#include "jail/fd_passing.h"
 #include "jail/net.h"
-#include "util/io.h"
 
 namespace mcpx::jail {
-namespace {
 
-#define STEP(expr)                               \
-  do {                                           \
-    if (ChildFailure f_ = (expr); f_.failed()) { \
-      ReportChildFailure(sync_fd, f_);           \
-      _exit(kSetupFailedExit);                   \
-    }                                            \
-  } while (0)
-
-}  // namespace
+#define STEP(expr) CHILD_STEP(sync_fd, expr)
 
 void RunChild(ChildPlan& plan, int sync_fd) {
   STEP(ResetSignals());

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "jail/fd_passing.h"
@@ -184,6 +185,27 @@ ChildFailure InstallSeccomp(const std::vector<SeccompProgram>& programs, int rep
     if (err != 0) return ChildFail("send the seccomp audit listener", err);
   }
   return ChildOk();
+}
+
+AddressRange OwnArgArea() {
+  AddressRange r;
+  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return r;
+  char buf[2048];
+  const ssize_t n = RetryEintr([&] { return read(fd, buf, sizeof(buf) - 1); });
+  close(fd);
+  if (n <= 0) return r;
+  buf[n] = '\0';
+  // Fields after the command name, which is in parentheses and may hold anything: the state is
+  // field 3; p ends on the space before field 48.
+  const char* p = strrchr(buf, ')');
+  for (int field = 2; p != nullptr && field < 48; ++field) p = strchr(p + 1, ' ');
+  if (p == nullptr) return r;
+  char* end = nullptr;
+  const unsigned long long start = strtoull(p + 1, &end, 10);
+  const unsigned long long stop = end != nullptr ? strtoull(end, nullptr, 10) : 0;
+  if (stop > start) r = {static_cast<uintptr_t>(start), static_cast<uintptr_t>(stop)};
+  return r;
 }
 
 void ReportChildFailure(int report_fd, ChildFailure failure) {

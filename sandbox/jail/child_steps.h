@@ -36,6 +36,19 @@ struct FailureRecord {
 
 void ReportChildFailure(int report_fd, ChildFailure failure);
 
+// Runs one step; on failure reports it on `report_fd` and ends the child (kSetupFailedExit).
+#define CHILD_STEP(report_fd, expr)                            \
+  do {                                                         \
+    if (::mcpx::jail::ChildFailure f_ = (expr); f_.failed()) { \
+      ::mcpx::jail::ReportChildFailure(report_fd, f_);         \
+      _exit(::mcpx::jail::kSetupFailedExit);                   \
+    }                                                          \
+  } while (0)
+
+// Where this process's argv strings are (fields 48 and 49 of /proc/self/stat); empty when
+// unreadable. Allocation-free.
+AddressRange OwnArgArea();
+
 // Unblocks every signal and sets every disposition to the default: the server's (or the
 // zygote's) handlers and ignored signals must not reach the sandboxed code.
 ChildFailure ResetSignals();

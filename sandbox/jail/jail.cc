@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -104,29 +103,9 @@ Status ValidateFds(std::vector<FdMapping>& fds) {
   return Status::Ok();
 }
 
-// The server's argv strings (fields 48 and 49 of /proc/self/stat); empty when unreadable.
+// The server's argv strings, read once.
 AddressRange ServerArgArea() {
-  static const AddressRange area = [] {
-    AddressRange r;
-    FILE* f = fopen("/proc/self/stat", "re");
-    if (f == nullptr) return r;
-    char buf[2048];
-    const size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    // Fields after the command name, which is in parentheses and may hold anything.
-    const char* p = strrchr(buf, ')');
-    if (p == nullptr) return r;
-    std::istringstream in(p + 1);
-    std::string field;
-    unsigned long long start = 0, end = 0;
-    for (int i = 3; i <= 49 && in >> field; ++i) {
-      if (i == 48) start = std::strtoull(field.c_str(), nullptr, 10);
-      if (i == 49) end = std::strtoull(field.c_str(), nullptr, 10);
-    }
-    if (end > start) r = {static_cast<uintptr_t>(start), static_cast<uintptr_t>(end)};
-    return r;
-  }();
+  static const AddressRange area = OwnArgArea();
   return area;
 }
 
@@ -151,10 +130,8 @@ std::string SandboxCwd(const SpawnRequest& req) {
   return !req.cwd.empty() ? req.cwd : req.workspace.empty() ? "/tmp" : kWorkspacePath;
 }
 
-InitWatch SandboxInitWatch(const SpawnRequest& req, int note_fd, const CgroupManager* cgroups) {
-  if (req.zygote) return {.note_fd = note_fd, .linger = true};
-  return {ProcessLimit(req.policy->limits), note_fd, InitCpuMillis(req.policy->limits, cgroups),
-          sysconf(_SC_CLK_TCK)};
+InitWatch SandboxInitWatch(const Limits& limits, int note_fd, const CgroupManager* cgroups) {
+  return {ProcessLimit(limits), note_fd, InitCpuMillis(limits, cgroups), sysconf(_SC_CLK_TCK)};
 }
 
 // A failure record from a child's setup, as the error the user reads.
@@ -220,19 +197,6 @@ Result<ChildPlan> BuildChildPlan(const SpawnRequest& req, const IdMap& ids, bool
   plan.exec.cwd = SandboxCwd(req);
   FinishExecPlan(plan.exec);
   return plan;
-}
-
-// cgroup v1: opens the `tasks` file of each hierarchy of the sandbox's cgroup, for the child to
-// move itself in (JoinCgroupInChild says why). Empty when one cannot be opened (a fake cgroupfs in
-// tests, an unusual layout): the parent then writes cgroup.procs as before.
-std::vector<UniqueFd> OpenCgroupTasks(const Cgroup& cgroup) {
-  std::vector<UniqueFd> fds;
-  for (const std::string& dir : cgroup.dirs()) {
-    UniqueFd fd(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) return {};
-    fds.push_back(std::move(fd));
-  }
-  return fds;
 }
 
 // clone3 into every namespace (and straight into the cgroup when it has a v2 dir fd); plain
@@ -303,6 +267,17 @@ Status WaitForChildReport(int fd, SeccompAuditor* audit) {
   return ErrnoStatus(Code::kInternal, "sandbox setup: cannot wait for the child's report");
 }
 
+std::vector<UniqueFd> OpenCgroupJoinFiles(const Cgroup& cgroup, CgroupVersion version) {
+  const char* file = version == CgroupVersion::kV1 ? "/tasks" : "/cgroup.procs";
+  std::vector<UniqueFd> fds;
+  for (const std::string& dir : cgroup.dirs()) {
+    UniqueFd fd(open((dir + file).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return {};
+    fds.push_back(std::move(fd));
+  }
+  return fds;
+}
+
 // Both cgroup versions write cpu.max / cpu.cfs_quota_us exactly when the manager reports the cpu
 // controller (v2: delegated to us; v1: a cpu hierarchy we may write).
 std::string_view CpuLimitBy(const Limits& limits, const CgroupManager* cgroups) {
@@ -357,11 +332,18 @@ Result<Sandbox> Spawn(const SpawnRequest& req) {
   if (fcntl(note[0], F_SETFL, O_NONBLOCK) != 0) {
     return ErrnoStatus(Code::kInternal, "cannot set up the init note pipe");
   }
-  plan.init = SandboxInitWatch(req, note_write.get(), sb.cgroup ? req.cgroups : nullptr);
+  // A zygote's init only reaps: each session's init watches its own namespace.
+  plan.init = req.zygote ? InitWatch{.note_fd = note_write.get(), .linger = true}
+                         : SandboxInitWatch(policy.limits, note_write.get(),
+                                            sb.cgroup ? req.cgroups : nullptr);
 
   const int cgroup_fd = sb.cgroup ? sb.cgroup->dir_fd() : -1;
   std::vector<UniqueFd> cgroup_tasks;
-  if (sb.cgroup && cgroup_fd < 0) cgroup_tasks = OpenCgroupTasks(*sb.cgroup);
+  // cgroup v1: the child moves itself in (JoinCgroupInChild says why). Without the files (a fake
+  // cgroupfs in tests, an unusual layout) the parent writes cgroup.procs as before.
+  if (sb.cgroup && cgroup_fd < 0) {
+    cgroup_tasks = OpenCgroupJoinFiles(*sb.cgroup, CgroupVersion::kV1);
+  }
   for (const UniqueFd& fd : cgroup_tasks) plan.cgroup_tasks.push_back(fd.get());
   bool into_cgroup = false;
   ASSIGN_OR_RETURN(const pid_t pid, CloneChild(cgroup_fd, &sb.pidfd, &into_cgroup));

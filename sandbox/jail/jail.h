@@ -137,6 +137,11 @@ Result<SessionPlan> BuildSessionPlan(const SpawnRequest& request);
 Result<Sandbox> AdoptSession(UniqueFd report, UniqueFd init_note, std::unique_ptr<Cgroup> cgroup,
                              const SessionPlan& plan);
 
+// The files a process writes "0" into to move itself into `cgroup` (JoinCgroupInChild, opened
+// here so that the kernel checks the server's credentials): each v1 hierarchy's `tasks`, or v2's
+// `cgroup.procs`. Empty when one cannot be opened.
+std::vector<UniqueFd> OpenCgroupJoinFiles(const Cgroup& cgroup, CgroupVersion version);
+
 // What bounds a sandbox's CPU rate given the cgroup manager Spawn gets (null: none): "cgroup" (a
 // cpu quota), "init" (the sandbox's init meters and stops it, mini_init.h), "" (no limit).
 std::string_view CpuLimitBy(const Limits& limits, const CgroupManager* cgroups);

@@ -94,9 +94,12 @@ std::string TmpfsOptions(uint64_t bytes, const char* mode) {
   return "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) + ",mode=" + mode;
 }
 
-void AddMaskedProc(PlanBuilder& b) {
+// A proc of the sandbox's own PID namespace: shows only its processes. `masked`: with the
+// masks and read-only folders of kProcMasked and kProcReadOnly.
+void AddProc(PlanBuilder& b, bool masked) {
   using K = MountStep::Kind;
   b.Add(Step(K::kProc, "mount /proc", "/proc", {}, {}, MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  if (!masked) return;
   for (const char* p : kProcMasked) {
     MountStep s = Step(K::kMask, std::string("mask ") + p, p, "/dev/null");
     s.optional = true;
@@ -116,7 +119,7 @@ MountPlan BuildSessionMountPlan(uint64_t tmp_bytes, uint64_t shm_bytes) {
   PlanBuilder b(plan);
   using K = MountStep::Kind;
   // Every target exists in the zygote's (read-only) root: mkdir gives EEXIST, which is fine.
-  AddMaskedProc(b);
+  AddProc(b, /*masked=*/true);
   b.Add(Step(K::kTmpfs, "mount tmpfs /tmp", "/tmp", {}, TmpfsOptions(tmp_bytes, "1777"),
              MS_NOSUID | MS_NODEV | MS_NOEXEC));
   b.Add(Step(K::kTmpfs, "mount tmpfs /dev/shm", "/dev/shm", {}, TmpfsOptions(shm_bytes, "1777"),
@@ -194,12 +197,7 @@ Result<MountPlan> BuildMountPlan(const MountRequest& r) {
              MS_NOSUID | MS_NODEV | MS_NOEXEC));
   b.Add(Step(K::kRemountRo, "remount /dev read-only", "/dev", {}, {}, MS_NOSUID | MS_NOEXEC));
 
-  // A proc of our own PID namespace: shows only the sandbox's processes.
-  if (r.mask_proc) {
-    AddMaskedProc(b);
-  } else {
-    b.Add(Step(K::kProc, "mount /proc", "/proc", {}, {}, MS_NOSUID | MS_NODEV | MS_NOEXEC));
-  }
+  AddProc(b, r.mask_proc);
   return plan;
 }
 

@@ -78,6 +78,12 @@ using PolicyPtr = std::shared_ptr<const Policy>;
 std::vector<std::string_view> PolicyFields();
 std::vector<std::string_view> LimitFields();
 
+// A policy's "limits" object (limits.cc): reads the jail's limits into `l` and the other keys
+// into `others` for the layers above; and the jail's limits in the same form (`policy show`).
+Status ParseLimits(const nlohmann::json& v, const std::string& path, Limits& l,
+                   nlohmann::json& others);
+nlohmann::json LimitsToJson(const Limits& l);
+
 struct PolicyFile {
   std::string path;
   nlohmann::json doc;

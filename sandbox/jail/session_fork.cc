@@ -7,7 +7,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -61,28 +60,6 @@ ChildFailure SendOwnPidfd(int report_fd) {
   return ChildOk();
 }
 
-// Where this process's argv strings are (/proc/self/stat's arg_start and arg_end); empty when
-// unknown.
-AddressRange OwnArgs() {
-  AddressRange r;
-  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return r;
-  char buf[2048];
-  const ssize_t n = RetryEintr([&] { return read(fd, buf, sizeof(buf) - 1); });
-  close(fd);
-  if (n <= 0) return r;
-  buf[n] = '\0';
-  const char* p = strrchr(buf, ')');
-  // Fields after the command: the state is field 3, arg_start field 48, arg_end field 49.
-  for (int field = 2; p != nullptr && field < 48; ++field) p = strchr(p + 1, ' ');
-  if (p == nullptr) return r;
-  char* end = nullptr;
-  const unsigned long long start = strtoull(p + 1, &end, 10);
-  const unsigned long long stop = end != nullptr ? strtoull(end, nullptr, 10) : 0;
-  if (stop > start) r = {static_cast<uintptr_t>(start), static_cast<uintptr_t>(stop)};
-  return r;
-}
-
 // Replaces `from` with `to` (same length) wherever it occurs in the argv strings.
 void RenameArgs(const AddressRange& args, std::string_view from, std::string_view to) {
   char* text = reinterpret_cast<char*>(args.start);
@@ -92,47 +69,15 @@ void RenameArgs(const AddressRange& args, std::string_view from, std::string_vie
   }
 }
 
-#define STEP(expr)                               \
-  do {                                           \
-    if (ChildFailure f_ = (expr); f_.failed()) { \
-      ReportChildFailure(report, f_);            \
-      _exit(kSetupFailedExit);                   \
-    }                                            \
-  } while (0)
-
-json LimitsJson(const Limits& l) {
-  return {{"memory", l.memory_bytes},
-          {"pids", l.pids},
-          {"cpus", l.cpus},
-          {"tmp", l.tmp_bytes},
-          {"shm", l.shm_bytes},
-          {"nofile", l.nofile},
-          {"fsize", l.fsize_bytes},
-          {"nproc", l.nproc},
-          {"sigpending", l.sigpending},
-          {"msgqueue", l.msgqueue_bytes},
-          {"inotify_instances", l.inotify_instances},
-          {"inotify_watches", l.inotify_watches}};
-}
-
-Limits LimitsFromJson(const json& j) {
-  Limits l;
-  l.memory_bytes = j.at("memory").get<uint64_t>();
-  l.pids = j.at("pids").get<uint64_t>();
-  l.cpus = j.at("cpus").get<double>();
-  l.tmp_bytes = j.at("tmp").get<uint64_t>();
-  l.shm_bytes = j.at("shm").get<uint64_t>();
-  l.nofile = j.at("nofile").get<uint64_t>();
-  l.fsize_bytes = j.at("fsize").get<uint64_t>();
-  l.nproc = j.at("nproc").get<uint64_t>();
-  l.sigpending = j.at("sigpending").get<uint64_t>();
-  l.msgqueue_bytes = j.at("msgqueue").get<uint64_t>();
-  l.inotify_instances = j.at("inotify_instances").get<uint64_t>();
-  l.inotify_watches = j.at("inotify_watches").get<uint64_t>();
-  return l;
-}
+#define STEP(expr) CHILD_STEP(report, expr)
 
 }  // namespace
+
+void BuildLimitPlans(SessionPlan& p) {
+  p.mounts = BuildSessionMountPlan(p.limits.tmp_bytes, p.limits.shm_bytes);
+  p.rlimits = BuildRlimitPlan(p.limits, p.in_cgroup);
+  p.userns_limits = BuildUserNsLimitPlan(p.limits);
+}
 
 std::string EncodeSessionPlan(const SessionPlan& p) {
   json rules = json::array();
@@ -147,7 +92,7 @@ std::string EncodeSessionPlan(const SessionPlan& p) {
                   {"gid", p.gid},
                   {"hostname", p.hostname},
                   {"cwd", p.cwd},
-                  {"limits", LimitsJson(p.limits)},
+                  {"limits", LimitsToJson(p.limits)},
                   {"in_cgroup", p.in_cgroup},
                   {"last_cap", p.last_cap},
                   {"init",
@@ -171,7 +116,9 @@ Result<SessionPlan> DecodeSessionPlan(std::string_view text) {
     p.gid = j.at("gid").get<gid_t>();
     p.hostname = j.at("hostname").get<std::string>();
     p.cwd = j.at("cwd").get<std::string>();
-    p.limits = LimitsFromJson(j.at("limits"));
+    json others = json::object();
+    RETURN_IF_ERROR(ParseLimits(j.at("limits"), "limits", p.limits, others));
+    if (!others.empty()) return InvalidArgument("session plan: unknown limits " + others.dump());
     p.in_cgroup = j.at("in_cgroup").get<bool>();
     p.last_cap = j.at("last_cap").get<int>();
     const json& init = j.at("init");
@@ -194,9 +141,7 @@ Result<SessionPlan> DecodeSessionPlan(std::string_view text) {
       }
       p.seccomp.push_back(std::move(out));
     }
-    p.mounts = BuildSessionMountPlan(p.limits.tmp_bytes, p.limits.shm_bytes);
-    p.rlimits = BuildRlimitPlan(p.limits, p.in_cgroup);
-    p.userns_limits = BuildUserNsLimitPlan(p.limits);
+    BuildLimitPlans(p);
     return p;
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("session plan: ") + e.what());
@@ -217,8 +162,7 @@ void EnterSession(SessionPlan& plan, const SessionFds& fds) {
   if (init > 0) _exit(0);
 
   // Init: PID 1 of the session's namespace. The order is the cold pipeline's (child_pipeline.cc
-  // says why); the kernel is forked last, with every layer in place, as init starts the real
-  // process there.
+  // says why), up to the fork of the kernel below.
   STEP(JoinCgroupInChild(fds.cgroup));
   STEP(UnshareCgroup(true));
   STEP(SetHostname(plan.hostname));
@@ -235,7 +179,7 @@ void EnterSession(SessionPlan& plan, const SessionFds& fds) {
   STEP(ChangeDir(plan.cwd));
   // While init may still send it (seccomp may deny pidfd_open).
   STEP(SendOwnPidfd(report));
-  const AddressRange args = OwnArgs();
+  const AddressRange args = OwnArgArea();
 
   STEP(DropBoundingAndAmbientInChild(plan.last_cap));
   STEP(NoNewPrivs());

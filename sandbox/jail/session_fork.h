@@ -49,9 +49,13 @@ struct SessionPlan {
   std::string cwd = kWorkspacePath;
 };
 
-// JSON, with every program's instructions.
+// Fills the mount, rlimit and user-namespace plans from `limits` and `in_cgroup`: the server
+// (BuildSessionPlan) and the zygote (DecodeSessionPlan) build them alike.
+void BuildLimitPlans(SessionPlan& plan);
+
+// JSON, with every program's instructions; the limits in the policy file's form.
 std::string EncodeSessionPlan(const SessionPlan& plan);
-// Rebuilds the mount, rlimit and user-namespace plans from the limits, as the server does.
+// Rebuilds the mount, rlimit and user-namespace plans from the limits (BuildLimitPlans).
 Result<SessionPlan> DecodeSessionPlan(std::string_view json);
 
 // One session's fds, as the zygote received them from the server.

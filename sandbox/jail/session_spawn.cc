@@ -24,15 +24,11 @@ Result<SessionPlan> BuildSessionPlan(const SpawnRequest& req) {
   SessionPlan p;
   p.limits = policy.limits;
   p.in_cgroup = req.cgroups != nullptr;
-  p.mounts = BuildSessionMountPlan(policy.limits.tmp_bytes, policy.limits.shm_bytes);
-  p.rlimits = BuildRlimitPlan(policy.limits, p.in_cgroup);
-  p.userns_limits = BuildUserNsLimitPlan(policy.limits);
+  BuildLimitPlans(p);
   ASSIGN_OR_RETURN(p.last_cap, LastCapFromParent());
   p.landlock = SandboxLandlock(req, policy.landlock ? LandlockAbi() : 0);
   p.seccomp = policy.seccomp_programs;
-  SpawnRequest cold = req;
-  cold.zygote = false;
-  p.init = SandboxInitWatch(cold, -1, req.cgroups);
+  p.init = SandboxInitWatch(policy.limits, -1, req.cgroups);
   p.cwd = SandboxCwd(req);
   return p;
 }
@@ -74,9 +70,10 @@ Result<Sandbox> AdoptSession(UniqueFd report, UniqueFd init_note, std::unique_pt
     if (n < 0) return ErrnoStatus(Code::kInternal, "session setup: cannot read the report");
     if (n == 0) {
       // EOF: every copy is closed, the kernel's last.
-      if (!sb.pidfd)
+      if (!sb.pidfd) {
         return Status(Code::kUnavailable,
                       "session setup: the zygote ended before the session started");
+      }
       return sb;
     }
     if (n == 1 && passed && reinterpret_cast<const char*>(&rec)[0] == kInitPidfdNote && !sb.pidfd) {

@@ -16,8 +16,8 @@ namespace mcpx::jail {
 // What the mounts make writable, Landlock allows writing (and nothing else).
 LandlockPlan SandboxLandlock(const SpawnRequest& req, int landlock_abi);
 std::string SandboxCwd(const SpawnRequest& req);
-// Init's watch: the process limit and the CPU rate (none for a zygote, which lingers instead).
-InitWatch SandboxInitWatch(const SpawnRequest& req, int note_fd, const CgroupManager* cgroups);
+// Init's watch: the process limit and the CPU rate.
+InitWatch SandboxInitWatch(const Limits& limits, int note_fd, const CgroupManager* cgroups);
 // A failure record from a child's setup, as the error the user reads ("<what> setup failed at
 // step '...'", with a hint where one helps).
 Status SetupFailure(FailureRecord rec, const std::string& program, const char* what);

@@ -30,12 +30,11 @@ UserNsLimitPlan BuildZygoteUserNsLimitPlan(uint64_t user_namespaces) {
 
 UserNsLimitPlan BuildUserNsLimitPlan(const Limits& limits) {
   UserNsLimitPlan plan;
-  auto add = [&plan](const char* path, uint64_t value) { Add(plan, path, value); };
-  add("/proc/sys/user/max_inotify_instances", limits.inotify_instances);
-  add("/proc/sys/user/max_inotify_watches", limits.inotify_watches);
-  add("/proc/sys/user/max_fanotify_groups", limits.inotify_instances);
-  add("/proc/sys/user/max_fanotify_marks", limits.inotify_watches);
-  add("/proc/sys/user/max_user_namespaces", 0);
+  Add(plan, "/proc/sys/user/max_inotify_instances", limits.inotify_instances);
+  Add(plan, "/proc/sys/user/max_inotify_watches", limits.inotify_watches);
+  Add(plan, "/proc/sys/user/max_fanotify_groups", limits.inotify_instances);
+  Add(plan, "/proc/sys/user/max_fanotify_marks", limits.inotify_watches);
+  Add(plan, "/proc/sys/user/max_user_namespaces", 0);
   return plan;
 }
 
