@@ -41,11 +41,7 @@ Result<std::unique_ptr<JailedKernel>> JailedKernel::Start(EventLoop* loop,
     ASSIGN_OR_RETURN(k->sandbox_, zygote->Fork(cgroup_name, control_child.get(),
                                                out_pipe.second.get(), err_pipe.second.get()));
   } else {
-    jail::SpawnRequest req =
-        PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_kernel.py"});
-    req.env.push_back("MCPX_KERNEL_FD=3");
-    req.env.push_back("MCPX_PRELOAD=" + Join(policy.settings.preload, ","));
-    req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
+    jail::SpawnRequest req = KernelSpawnRequest(config, "mcpx_kernel.py", "MCPX_KERNEL_FD");
     req.fds = {{out_pipe.second.get(), 1}, {err_pipe.second.get(), 2}, {control_child.get(), 3}};
     req.cgroup_name = cgroup_name;
     ASSIGN_OR_RETURN(k->sandbox_, jail::Spawn(req));
@@ -116,14 +112,7 @@ std::string JailedKernel::StartFailure(const jail::ExitStatus& exit) const {
 }
 
 void JailedKernel::KeepStartupStderr(std::string_view data) {
-  if (data.size() >= kStartupStderrBytes) {
-    startup_stderr_.assign(data.substr(data.size() - kStartupStderrBytes));
-    return;
-  }
-  startup_stderr_.append(data);
-  if (startup_stderr_.size() > kStartupStderrBytes) {
-    startup_stderr_.erase(0, startup_stderr_.size() - kStartupStderrBytes);
-  }
+  AppendTail(startup_stderr_, data, kStartupStderrBytes);
 }
 
 void JailedKernel::Close() {
@@ -310,7 +299,11 @@ void JailedKernelFactory::StartZygote() {
     return ZygoteSettled();
   }
   auto z = Zygote::Start(
-      loop_, config_, ++zygote_serial_, [this] { ZygoteSettled(); },
+      loop_, config_, ++zygote_serial_,
+      [this] {
+        zygote_failures_ = 0;
+        ZygoteSettled();
+      },
       [this](const std::string& why) { OnZygoteExit(why); });
   if (!z.ok()) return OnZygoteExit("could not start: " + z.status().ToString());
   zygote_ = std::move(z).value();
@@ -372,7 +365,6 @@ void JailedKernelFactory::Shutdown() {
 Result<std::unique_ptr<Kernel>> JailedKernelFactory::Start(uint64_t serial) {
   std::erase_if(retired_, [](const std::unique_ptr<Zygote>& z) { return z->gone(); });
   if (zygote_ && zygote_->ready()) {
-    zygote_failures_ = 0;
     const int64_t started = EventLoop::NowMs();
     auto forked = JailedKernel::Start(loop_, config_, serial, zygote_.get());
     if (forked.ok()) {

@@ -114,9 +114,6 @@ class JailedKernelFactory : public KernelFactory {
   Result<std::unique_ptr<Kernel>> Start(uint64_t serial) override;
 
   const KernelConfig& config() const { return config_; }
-  // For tests: the zygote, once it is ready (null otherwise).
-  Zygote* ready_zygote() const { return zygote_ && zygote_->ready() ? zygote_.get() : nullptr; }
-
   static constexpr int kZygoteRetries = 3;
 
  private:
@@ -134,7 +131,7 @@ class JailedKernelFactory : public KernelFactory {
   // Zygotes that ended, kept until the last session forked from them has ended.
   std::vector<std::unique_ptr<Zygote>> retired_;
   uint64_t zygote_serial_ = 0;
-  int zygote_failures_ = 0;  // in a row, before one got ready
+  int zygote_failures_ = 0;  // in a row since one was last ready
   EventLoop::TimerId zygote_timer_ = 0;
   std::function<void()> after_zygote_;  // Prepare's `done`, until the first zygote settles
   bool shut_down_ = false;

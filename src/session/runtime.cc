@@ -15,6 +15,7 @@
 
 #include "jail/mounts.h"
 #include "session/overlay.h"
+#include "util/text.h"
 
 extern char** environ;
 
@@ -104,6 +105,16 @@ jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<st
   }
   req.cwd = "/workspace";
   req.cgroups = config.cgroups;
+  return req;
+}
+
+jail::SpawnRequest KernelSpawnRequest(const KernelConfig& config, const std::string& script,
+                                      const std::string& fd_variable) {
+  jail::SpawnRequest req =
+      PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/" + script});
+  req.env.push_back(fd_variable + "=3");
+  req.env.push_back("MCPX_PRELOAD=" + Join(config.policy->settings.preload, ","));
+  req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
   return req;
 }
 

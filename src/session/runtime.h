@@ -50,6 +50,11 @@ Result<KernelConfig> MakeKernelConfig(ServerPolicyPtr policy, const RuntimePaths
 // manager, and the environment every Python there gets (library thread pools sized to the CPU
 // quota, malloc arenas capped when RLIMIT_AS bounds memory). Callers add fds and their own env.
 jail::SpawnRequest PythonSpawnRequest(const KernelConfig& config, std::vector<std::string> argv);
+// A kernel's (`script` mcpx_kernel.py) or a zygote's (mcpx_zygote.py): the overlay's python3 -s
+// on /opt/mcpx/kernel/<script>, its channel at fd 3 named by `fd_variable`, the policy's preloads
+// and the matplotlib cache. The caller adds the fds.
+jail::SpawnRequest KernelSpawnRequest(const KernelConfig& config, const std::string& script,
+                                      const std::string& fd_variable);
 
 // Starts building matplotlib's font cache into config.mpl_cache_dir when it is missing, by
 // running the kernel's prepare_mpl_cache.py on the host (our own script, no user code; seconds,

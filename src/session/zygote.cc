@@ -43,19 +43,6 @@ Status SendWithFds(int sock, std::string_view data, const std::vector<int>& fds)
   return Status::Ok();
 }
 
-// The files a forked session's init writes "0" into to join its cgroup (jail/child_steps.h).
-Result<std::vector<UniqueFd>> OpenCgroupFiles(const jail::Cgroup& cgroup, bool v1) {
-  std::vector<UniqueFd> files;
-  for (const std::string& dir : cgroup.dirs()) {
-    const std::string path = dir + (v1 ? "/tasks" : "/cgroup.procs");
-    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) return ErrnoStatus(Code::kInternal, "cannot open " + path);
-    files.push_back(std::move(fd));
-  }
-  if (files.empty()) return Internal("the session's cgroup has no directory to join");
-  return files;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Zygote>> Zygote::Start(EventLoop* loop, const KernelConfig& config,
@@ -72,11 +59,7 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(EventLoop* loop, const KernelConfi
   ASSIGN_OR_RETURN(auto err_pipe, MakePipe());
 
   const ServerPolicy& policy = *config.policy;
-  jail::SpawnRequest req =
-      PythonSpawnRequest(config, {kOverlayPython, "-s", "/opt/mcpx/kernel/mcpx_zygote.py"});
-  req.env.push_back("MCPX_ZYGOTE_FD=3");
-  req.env.push_back("MCPX_PRELOAD=" + Join(policy.settings.preload, ","));
-  req.env.push_back(std::string("MCPX_MPL_CACHE=") + kMplCacheInside);
+  jail::SpawnRequest req = KernelSpawnRequest(config, "mcpx_zygote.py", "MCPX_ZYGOTE_FD");
   req.extra_binds.push_back(jail::BindMount{.source = config.zygote_module,
                                             .target = kZygoteModuleInside,
                                             .writable = false,
@@ -118,8 +101,6 @@ Zygote::~Zygote() {
   sandbox_.Destroy();
 }
 
-void Zygote::Kill() { sandbox_.Kill(); }
-
 bool Zygote::gone() {
   auto st = sandbox_.TryWait();
   return !st.ok() || st.value().has_value();
@@ -158,10 +139,7 @@ void Zygote::OnStderr() {
       if (n == 0) stderr_.reset();
       return;
     }
-    stderr_tail_.append(buf, static_cast<size_t>(n));
-    if (stderr_tail_.size() > kStderrTail) {
-      stderr_tail_.erase(0, stderr_tail_.size() - kStderrTail);
-    }
+    AppendTail(stderr_tail_, std::string_view(buf, static_cast<size_t>(n)), kStderrTail);
   }
 }
 
@@ -185,8 +163,10 @@ Result<jail::Sandbox> Zygote::Fork(const std::string& cgroup_name, int control, 
     const jail::Limits& l = config_.policy->limits();
     ASSIGN_OR_RETURN(cgroup,
                      config_.cgroups->Create(cgroup_name, {l.memory_bytes, l.pids, l.cpus}));
-    ASSIGN_OR_RETURN(cgroup_files, OpenCgroupFiles(*cgroup, config_.cgroups->version() ==
-                                                                jail::CgroupVersion::kV1));
+    cgroup_files = jail::OpenCgroupJoinFiles(*cgroup, config_.cgroups->version());
+    if (cgroup_files.empty()) {
+      return Internal("cannot open the files that join cgroup " + cgroup->name());
+    }
   }
   int report[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) != 0) {

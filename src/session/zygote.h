@@ -37,8 +37,6 @@ class Zygote {
   Zygote& operator=(const Zygote&) = delete;
 
   bool ready() const { return ready_; }
-  // Kills the zygote, and with it every session it forked.
-  void Kill();
   // True once the zygote's init has ended: no session of it is left.
   bool gone();
 

@@ -21,6 +21,16 @@ inline std::string Join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
+// Appends `data` to `tail`, keeping only its last `max` bytes (a stream's end, for an error).
+inline void AppendTail(std::string& tail, std::string_view data, size_t max) {
+  if (data.size() >= max) {
+    tail.assign(data.substr(data.size() - max));
+    return;
+  }
+  tail.append(data);
+  if (tail.size() > max) tail.erase(0, tail.size() - max);
+}
+
 // ASCII letters lower-cased, every other byte as it is (host names, schemes, project names).
 inline std::string AsciiLower(std::string_view s) {
   std::string out(s);
