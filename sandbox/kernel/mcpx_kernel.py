@@ -185,9 +185,8 @@ def prepare_process():
 
 def _reseed():
     """A forked kernel starts with its zygote's memory: every generator seeded there would repeat
-    in each session. `random` reseeds itself at the fork; numpy's global generator does not."""
-    import random
-    random.seed()
+    in each session. `random` reseeds itself at the fork (an at-fork hook, which the fork module
+    runs); numpy's global generator does not."""
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()
@@ -220,12 +219,11 @@ class Kernel:
         _reseed()
         self.mpl_config_dir, self.mpl_cache_files = _setup_matplotlib_env(process.mpl_config_dir)
         self.preloaded = process.preloaded
-        self._ready(process, init_ms=round((time.perf_counter() - started) * 1000.0, 3),
-                    forked=True)
+        self._ready(process, init_ms=round((time.perf_counter() - started) * 1000.0, 3))
 
-    def _ready(self, process, init_ms, forked=False):
+    def _ready(self, process, init_ms):
         mcpx_execute.flush_output()
-        message = {
+        self._send({
             "type": "ready",
             "protocol": mcpx_protocol.PROTOCOL_VERSION,
             "pid": os.getpid(),
@@ -236,10 +234,7 @@ class Kernel:
             "init_ms": init_ms,
             "preload_ms": process.preload_ms,
             "max_frame_bytes": mcpx_protocol.MAX_FRAME_BYTES,
-        }
-        if forked:
-            message["forked"] = True
-        self._send(message)
+        })
 
     def _send(self, message):
         try:

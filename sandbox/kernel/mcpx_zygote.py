@@ -38,7 +38,7 @@ def _channel():
         sys.exit(2)
 
 
-def _fork_session(sock, fork_module, fds):
+def _fork_session(sock, fork_module, process, fds):
     """Forks one session; returns in the zygote once its first child has gone."""
     pid = os.fork()
     if pid == 0:
@@ -51,18 +51,14 @@ def _fork_session(sock, fork_module, fds):
             if code != 0:
                 os._exit(code)
         os.set_inheritable(3, False)  # user code's subprocesses must not get the channel
-        mcpx_kernel.run(3, _PROCESS)
+        mcpx_kernel.run(3, process)
     for fd in fds:
         os.close(fd)
     # That child only makes the session's namespaces and forks its init, in milliseconds.
     os.waitpid(pid, 0)
 
 
-_PROCESS = None
-
-
 def main():
-    global _PROCESS
     sock = _channel()
     # A SIGINT meant for a forked kernel that arrives before it has its handler is dropped (the
     # server repeats it); the kernel installs its own first thing.
@@ -71,13 +67,13 @@ def main():
     import _mcpx_fork
     sys.path.remove(_ZYGOTE_MODULE_DIR)
     _mcpx_fork.configure(sock.recv(1 << 22))
-    _PROCESS = mcpx_kernel.prepare_process()
+    process = mcpx_kernel.prepare_process()
     sock.send(json.dumps({
         "type": "ready",
         "pid": os.getpid(),
-        "preloaded": _PROCESS.preloaded,
-        "failed_preloads": _PROCESS.failed,
-        "preload_ms": _PROCESS.preload_ms,
+        "preloaded": process.preloaded,
+        "failed_preloads": process.failed,
+        "preload_ms": process.preload_ms,
     }).encode())
     while True:
         try:
@@ -96,7 +92,7 @@ def main():
             for fd in fds:
                 os.close(fd)
             continue
-        _fork_session(sock, _mcpx_fork, fds)
+        _fork_session(sock, _mcpx_fork, process, fds)
 
 
 if __name__ == "__main__":

@@ -240,22 +240,17 @@ def test_label_past_the_canvas_edge_is_saved_tight(plot_kernel):
     assert img.size == tight
 
 
-@pytest.mark.parametrize("anchor", ["(1.02, 1)", "(1.6, 1)"])
-def test_legend_outside_the_canvas_is_kept_whole(plot_kernel, anchor):
-    # Crossing the right edge, or wholly past it: the tight save decides the box.
+@pytest.mark.parametrize("outside", [
+    # A legend crossing the right edge, or wholly past it; an inset axes wholly past it.
+    "ax.legend(bbox_to_anchor=(1.02, 1), loc='upper left')",
+    "ax.legend(bbox_to_anchor=(1.6, 1), loc='upper left')",
+    "ax.inset_axes([1.5, 0.2, 0.3, 0.3]).plot([1, 2])",
+])
+def test_what_reaches_past_the_canvas_is_kept_whole(plot_kernel, outside):
+    # The tight save decides the box.
     img, tight = _captured_and_tight(plot_kernel, (
         "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
-        "ax.plot([1, 3, 2], label='a line with a long name')\n"
-        f"ax.legend(bbox_to_anchor={anchor}, loc='upper left')"))
-    assert img.size == tight
-    assert img.width > 400
-
-
-def test_inset_axes_past_the_canvas_is_kept_whole(plot_kernel):
-    img, tight = _captured_and_tight(plot_kernel, (
-        "fig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
-        "ax.plot([1, 3, 2])\n"
-        "ax.inset_axes([1.5, 0.2, 0.3, 0.3]).plot([1, 2])"))
+        "ax.plot([1, 3, 2], label='a line with a long name')\n" + outside))
     assert img.size == tight
     assert img.width > 400
 
