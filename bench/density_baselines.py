@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from session_bench import proc_table, pss_kib
+from session_bench import proc_table, pss_kib, until_quiet
 from execute_roundtrip import PLOT_CODE, PLOT_ONLY_CODE, pct
 from density_mcpx import STACK, mib
 
@@ -30,19 +30,12 @@ def jupyter_missing():
 
 def quiet(pids, quiet_s=1.0, timeout=120.0):
     """Waits until none of `pids` has used CPU for `quiet_s`."""
-    deadline = time.monotonic() + timeout
-    last, since = None, None
-    while time.monotonic() < deadline:
+    def snapshot():
         t = proc_table()
-        snap = tuple(t[p][3] for p in pids if p in t)
-        if snap == last:
-            since = since or time.monotonic()
-            if time.monotonic() - since >= quiet_s:
-                return
-        else:
-            since = None
-        last = snap
-        time.sleep(0.05)
+        return tuple(t[p][3] for p in pids if p in t)
+
+    if until_quiet(snapshot, quiet_s, timeout):
+        return
     raise RuntimeError("processes %s did not go idle within %.0f s" % (pids, timeout))
 
 

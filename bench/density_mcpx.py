@@ -7,7 +7,7 @@ import statistics
 import subprocess
 import time
 
-from session_bench import descendants, kernel_pids, proc_table, pss_kib
+from session_bench import descendants, kernel_pids, proc_table, pss_kib, until_quiet
 from execute_roundtrip import PLOT_CODE, PLOT_ONLY_CODE, pct
 from mcp_client import BIN, McpClient
 import policy_files
@@ -21,19 +21,14 @@ kernels = kernel_pids
 def settle(server_pid, min_kernels, quiet_s=1.0, timeout=180.0):
     """Waits until at least `min_kernels` kernels exist and nothing below the server has used
     CPU or changed for `quiet_s` (preloads and pool refills finished)."""
-    deadline = time.monotonic() + timeout
-    last, since = None, None
-    while time.monotonic() < deadline:
+    def snapshot():
+        if len(kernels(server_pid)) < min_kernels:
+            return None
         t = proc_table()
-        snap = tuple((p, t[p][3]) for p in descendants(server_pid) if p in t)
-        if len(kernels(server_pid)) >= min_kernels and snap == last:
-            since = since or time.monotonic()
-            if time.monotonic() - since >= quiet_s:
-                return
-        else:
-            since = None
-        last = snap
-        time.sleep(0.05)
+        return tuple((p, t[p][3]) for p in descendants(server_pid) if p in t)
+
+    if until_quiet(snapshot, quiet_s, timeout):
+        return
     raise RuntimeError("processes of server %d did not settle within %.0f s" % (server_pid,
                                                                                timeout))
 

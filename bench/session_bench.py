@@ -37,6 +37,24 @@ def proc_table():
     return table
 
 
+def until_quiet(snapshot, quiet_s, timeout):
+    """Polls snapshot() until it returns the same value, not None, for `quiet_s`; False if
+    `timeout` passes first (a snapshot is the processes' CPU ticks; None: not there yet)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, None
+    while time.monotonic() < deadline:
+        snap = snapshot()
+        if snap is not None and snap == last:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= quiet_s:
+                return True
+        else:
+            since = None
+        last = snap
+        time.sleep(0.05)
+    return False
+
+
 def descendants(root):
     """Every process below `root` (jail inits, kernels, helpers such as a zygote)."""
     t = proc_table()
