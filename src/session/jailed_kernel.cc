@@ -311,12 +311,9 @@ void JailedKernelFactory::StartZygote() {
 
 void JailedKernelFactory::OnZygoteExit(const std::string& why) {
   ZygoteSettled();
-  if (zygote_) {
-    if (!zygote_->ready()) ++zygote_failures_;
-    retired_.push_back(std::move(zygote_));
-  } else {
-    ++zygote_failures_;
-  }
+  // Its sessions live on; it is destroyed once they are gone.
+  if (zygote_) retired_.push_back(std::move(zygote_));
+  ++zygote_failures_;
   if (shut_down_) return;
   if (zygote_failures_ > kZygoteRetries) {
     spdlog::warn("the zygote {}; {} zygotes in a row failed, so every kernel starts cold from now",

@@ -131,7 +131,7 @@ class JailedKernelFactory : public KernelFactory {
   // Zygotes that ended, kept until the last session forked from them has ended.
   std::vector<std::unique_ptr<Zygote>> retired_;
   uint64_t zygote_serial_ = 0;
-  int zygote_failures_ = 0;  // in a row since one was last ready
+  int zygote_failures_ = 0;  // zygotes ended since one was last ready
   EventLoop::TimerId zygote_timer_ = 0;
   std::function<void()> after_zygote_;  // Prepare's `done`, until the first zygote settles
   bool shut_down_ = false;
